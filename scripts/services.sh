@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# services.sh up|down|status [redis ...]: the local services, on 127.0.0.1, stopping only what
+# this script started (it keeps their pid files under .cache/run).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+redis_up() {
+  local pidfile=$RUN_DIR/redis.pid
+  if pid_alive "$pidfile"; then say "redis already running on port $SPECTATOR_REDIS_PORT (pid $(cat "$pidfile"))"; return; fi
+  port_open "$SPECTATOR_REDIS_PORT" && die "port $SPECTATOR_REDIS_PORT is taken by another process; set SPECTATOR_REDIS_PORT"
+  command -v redis-server >/dev/null || die "redis-server is missing: run scripts/bootstrap.sh"
+  mkdir -p "$RUN_DIR/redis"
+  redis-server --bind 127.0.0.1 --port "$SPECTATOR_REDIS_PORT" --dir "$RUN_DIR/redis" \
+    --daemonize yes --pidfile "$pidfile" --logfile "$RUN_DIR/redis/redis.log" \
+    --save "" --appendonly yes --protected-mode yes >/dev/null
+  for _ in $(seq 50); do redis-cli -p "$SPECTATOR_REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$SPECTATOR_REDIS_PORT" ping >/dev/null 2>&1 || die "redis did not start: $(tail -5 "$RUN_DIR/redis/redis.log")"
+  say "redis up on 127.0.0.1:$SPECTATOR_REDIS_PORT"
+}
+redis_down() { stop_pid "$RUN_DIR/redis.pid"; say "redis down"; }
+redis_status() {
+  if pid_alive "$RUN_DIR/redis.pid"; then echo "redis: running, pid $(cat "$RUN_DIR/redis.pid"), $SPECTATOR_REDIS_URL"
+  else echo "redis: stopped"; fi
+}
+
+action=${1:-status}; shift || true
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(redis)
+case $action in
+  up|down|status) for name in "${names[@]}"; do "${name}_${action}"; done ;;
+  *) die "usage: $0 up|down|status [redis]" ;;
+esac

@@ -1,0 +1,23 @@
+"""Session Spectator: the one place dependencies are declared (also Dataflow's --setup_file)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="session-spectator",
+    version="0.1.0",
+    description="Follow every user of a website through their sessions: Kafka -> Beam -> Redis.",
+    packages=find_packages(include=["spectator", "spectator.*"]),
+    package_data={"spectator.io": ["*.lua"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "apache-beam==2.73.0",
+        "redis>=5,<8",
+        "kafka-python>=2.0.2",
+        "google-cloud-dataflow-client>=0.8",
+    ],
+    extras_require={
+        "gcp": ["apache-beam[gcp]==2.73.0"],
+        "test": ["pytest>=8", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["spectator=spectator.cli:main"]},
+)

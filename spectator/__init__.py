@@ -1,0 +1,1 @@
+"""Session Spectator: user sessions from click events, kept in Redis."""

@@ -1,0 +1,64 @@
+-- Merge-safe, idempotent upsert of one session pane. Atomic: Redis runs it whole or not at all.
+-- KEYS: sessions hash, history zset, users zset, top zset, stats hash (all of one prefix).
+-- ARGV: user_id, start_ms, window_end_ms, record JSON, ttl_ms (0 = keep forever).
+-- A stored session that contains this window and has at least as many events (equal counts:
+-- a pane at least as final) makes this pane stale or a replay: nothing changes, returns 0.
+-- Otherwise every stored session starting in [start, window_end) is superseded: earlier panes
+-- of this window, or sessions a late bridging event merged into it. Returns 1.
+local sessions, history, users, top, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local user_id, start, window_end, record, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local new = cjson.decode(record)
+local rank = {EARLY = 0, ON_TIME = 1, LATE = 2}
+
+local function covers(old)
+  if old.start_ms > new.start_ms or old.window_end_ms < new.window_end_ms then
+    return false
+  end
+  if old.event_count ~= new.event_count then
+    return old.event_count > new.event_count
+  end
+  return rank[old.pane] >= rank[new.pane]
+end
+
+local function bool(b) if b then return 1 else return 0 end end
+
+local function count_stats(r, sign)
+  local deltas = {sessions = 1, events = r.event_count, bounces = bool(r.is_bounce), bots = bool(r.is_bot),
+                  duration_ms = r.duration_ms}
+  for field, n in pairs(deltas) do
+    -- Skipping zeros also keeps Lua's -0 (not an integer to Redis) out of HINCRBY.
+    if n ~= 0 then redis.call('HINCRBY', stats, field, sign * n) end
+  end
+end
+
+-- Stored sessions of one user do not overlap, so only the latest one before start can contain us.
+local before = redis.call('ZREVRANGEBYSCORE', history, '(' .. start, '-inf', 'LIMIT', 0, 1)
+local inside = redis.call('ZRANGEBYSCORE', history, start, '(' .. window_end)
+local olds = {}
+for _, member in ipairs(before) do
+  local old = cjson.decode(redis.call('HGET', sessions, member))
+  if covers(old) then return 0 end
+end
+for _, member in ipairs(inside) do
+  local old = cjson.decode(redis.call('HGET', sessions, member))
+  if covers(old) then return 0 end
+  olds[#olds + 1] = {member, old}
+end
+
+local delta = new.event_count
+for _, pair in ipairs(olds) do
+  redis.call('HDEL', sessions, pair[1])
+  redis.call('ZREM', history, pair[1])
+  count_stats(pair[2], -1)
+  delta = delta - pair[2].event_count
+end
+redis.call('HSET', sessions, start, record)
+redis.call('ZADD', history, start, start)
+count_stats(new, 1)
+if delta ~= 0 then redis.call('ZINCRBY', top, delta, user_id) end
+redis.call('ZADD', users, 'GT', new.end_ms, user_id)  -- GT still adds a new user
+if ttl > 0 then
+  redis.call('PEXPIRE', sessions, ttl)
+  redis.call('PEXPIRE', history, ttl)
+end
+return 1

@@ -1,0 +1,139 @@
+"""The two values the pipeline passes around: ClickEvent in, SessionRecord out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_USER_ID_LENGTH = 1024
+# Epoch ms accepted as event time: 1970 up to the year 5138, well inside Beam's timestamp range.
+MAX_TIMESTAMP_MS = 10**14
+OPTIONAL_FIELDS = {"event_type", "page", "referrer", "properties"}
+KNOWN_FIELDS = {"user_id", "timestamp"} | OPTIONAL_FIELDS
+PANE_NAMES = ("EARLY", "ON_TIME", "LATE")
+
+
+class BadEvent(ValueError):
+    """An event that breaks the contract; `code` is a short label for counters."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ClickEvent:
+    user_id: str
+    timestamp_ms: int
+    event_type: str = "page_view"
+    page: str | None = None
+    referrer: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    payload: str
+    reason: str
+    code: str
+    origin: str = ""
+
+
+def parse_timestamp(value: Any) -> int:
+    """Epoch ms from a JSON integer or an ISO-8601 string with an offset."""
+    if isinstance(value, bool):
+        raise BadEvent("bad_timestamp", "timestamp must be epoch ms or ISO-8601, got a boolean")
+    if isinstance(value, int):
+        ms = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadEvent("bad_timestamp", f"timestamp {value!r} is not ISO-8601") from None
+        if parsed.tzinfo is None:
+            raise BadEvent("bad_timestamp", f"timestamp {value!r} has no UTC offset")
+        ms = round(parsed.timestamp() * 1000)
+    else:
+        kind = type(value).__name__
+        raise BadEvent("bad_timestamp", f"timestamp must be epoch ms or ISO-8601, got {kind}")
+    if not 0 <= ms < MAX_TIMESTAMP_MS:
+        raise BadEvent("bad_timestamp", f"timestamp {value!r} is out of range")
+    return ms
+
+
+def _optional_str(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadEvent("bad_field", f"{name} must be a string, got {type(value).__name__}")
+
+
+def parse_event(payload: str | bytes) -> ClickEvent:
+    """Parse one raw event; raises BadEvent with a reason when it breaks the contract."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadEvent("invalid_json", f"not valid UTF-8 JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise BadEvent("not_object", f"event must be a JSON object, got {type(obj).__name__}")
+    unknown = obj.keys() - KNOWN_FIELDS
+    if unknown:
+        raise BadEvent("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
+    if "user_id" not in obj:
+        raise BadEvent("missing_user_id", "user_id is missing")
+    user_id = obj["user_id"]
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    if not isinstance(user_id, str) or not user_id:
+        raise BadEvent("bad_user_id", "user_id must be a non-empty string or an integer")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise BadEvent("bad_user_id", f"user_id is longer than {MAX_USER_ID_LENGTH} characters")
+    if "timestamp" not in obj:
+        raise BadEvent("missing_timestamp", "timestamp is missing")
+    properties = obj.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise BadEvent("bad_field", "properties must be a JSON object")
+    event_type = obj.get("event_type")
+    if event_type is not None and (not isinstance(event_type, str) or not event_type):
+        raise BadEvent("bad_field", "event_type must be a non-empty string")
+    return ClickEvent(
+        user_id=user_id,
+        timestamp_ms=parse_timestamp(obj["timestamp"]),
+        event_type=event_type or "page_view",
+        page=_optional_str(obj, "page"),
+        referrer=_optional_str(obj, "referrer"),
+        properties=properties or {},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    user_id: str
+    start_ms: int
+    end_ms: int
+    duration_ms: int
+    event_count: int
+    distinct_pages: int
+    entry_page: str | None
+    exit_page: str | None
+    event_types: dict[str, int]
+    is_bounce: bool
+    is_bot: bool
+    pane: str
+    updated_at_ms: int
+    # Beyond the contract: the window's exclusive end (last event + gap) and the pane's
+    # position, which the Redis upsert uses to tell newer panes from older ones.
+    window_end_ms: int = 0
+    pane_index: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SessionRecord:
+        obj = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in names})

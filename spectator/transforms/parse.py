@@ -1,0 +1,62 @@
+"""ParseEvents: raw payloads -> ClickEvents stamped with event time, and dead letters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.utils.timestamp import Timestamp
+
+from spectator.model import BadEvent, DeadLetter, parse_event
+
+DEAD_LETTERS = "dead_letters"
+# A raw event and where it came from ("file.jsonl:12", "topic/partition@offset").
+RawEvent = tuple[str, bytes | str]
+log = logging.getLogger(__name__)
+
+
+def _text(payload: bytes | str) -> str:
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", errors="backslashreplace")
+    return payload
+
+
+class _ParseDoFn(beam.DoFn):
+    def __init__(self, progress_every: int):
+        self.progress_every = progress_every
+        self.parsed = Metrics.counter("spectator", "events_parsed")
+        self.dead = Metrics.counter("spectator", "dead_letters")
+
+    def start_bundle(self) -> None:
+        self.seen = 0
+
+    def process(self, element: RawEvent) -> Iterator[beam.window.TimestampedValue | TaggedOutput]:
+        origin, payload = element
+        self.seen += 1
+        if self.progress_every and self.seen % self.progress_every == 0:
+            log.info("parsed %d events in this bundle (last from %s)", self.seen, origin)
+        try:
+            event = parse_event(payload)
+        except BadEvent as e:
+            self.dead.inc()
+            Metrics.counter("spectator.dead_letters", e.code).inc()
+            yield TaggedOutput(DEAD_LETTERS, DeadLetter(_text(payload), str(e), e.code, origin))
+            return
+        self.parsed.inc()
+        yield beam.window.TimestampedValue(event, Timestamp(micros=event.timestamp_ms * 1000))
+
+
+class ParseEvents(beam.PTransform):
+    """(origin, payload) -> main output of ClickEvents, tagged output `dead_letters`."""
+
+    def __init__(self, progress_every: int = 0):
+        super().__init__()
+        self.progress_every = progress_every
+
+    def expand(self, raw: beam.PCollection[RawEvent]) -> beam.pvalue.DoOutputsTuple:
+        return raw | "Parse" >> beam.ParDo(_ParseDoFn(self.progress_every)).with_outputs(
+            DEAD_LETTERS, main="events"
+        )

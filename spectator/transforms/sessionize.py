@@ -1,0 +1,149 @@
+"""Sessionize: ClickEvents -> one SessionRecord per fired pane of each user's session window."""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.transforms import trigger, window
+from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
+
+from spectator.model import PANE_NAMES, ClickEvent, SessionRecord
+from spectator.transforms.stats import SessionStats, SessionStatsFn, add_event
+
+Partial = tuple[str, SessionStats | None]
+
+
+def chains(times_ms: list[int], gap_ms: int) -> list[tuple[int, int]]:
+    """Split sorted times into runs where each step is strictly less than the gap: [(i, j), ...]."""
+    runs, begin = [], 0
+    for i in range(1, len(times_ms)):
+        if times_ms[i] - times_ms[i - 1] >= gap_ms:
+            runs.append((begin, i))
+            begin = i
+    if times_ms:
+        runs.append((begin, len(times_ms)))
+    return runs
+
+
+def edge_times(times_ms: list[int], gap_ms: int) -> list[int]:
+    """The fewest of a chain's times whose [t, t + gap) windows still join into one session.
+
+    Always the first and the last; in between, greedily the farthest time still within the gap.
+    """
+    picked = [times_ms[0]]
+    last = times_ms[-1]
+    while picked[-1] + gap_ms <= last:
+        # The farthest time strictly less than gap after the last pick; chains guarantee one.
+        picked.append(times_ms[bisect_left(times_ms, picked[-1] + gap_ms) - 1])
+    if picked[-1] != last:
+        picked.append(last)
+    return picked
+
+
+def precombine(events: list[ClickEvent], gap_ms: int, bot_threshold: int) -> Iterator[tuple[int, Partial]]:
+    """One user's events -> (timestamp, (user, stats-or-None)) elements equivalent under Sessions.
+
+    Each chain becomes its stats at the chain's first time, plus empty markers at just enough
+    later times that Sessions(gap) merges them back into the window [first, last + gap).
+    """
+    events = sorted(events, key=lambda e: e.timestamp_ms)
+    times = [e.timestamp_ms for e in events]
+    user = events[0].user_id
+    for begin, end in chains(times, gap_ms):
+        stats = SessionStats()
+        for event in events[begin:end]:
+            add_event(stats, event, bot_threshold)
+        edges = edge_times(times[begin:end], gap_ms)
+        yield edges[0], (user, stats)
+        for t in edges[1:]:
+            yield t, (user, None)
+
+
+class _PreCombineDoFn(beam.DoFn):
+    """Folds a bundle's events per user so that fewer elements reach the merging GroupByKey."""
+
+    def __init__(self, gap_ms: int, bot_threshold: int):
+        self.gap_ms = gap_ms
+        self.bot_threshold = bot_threshold
+
+    def start_bundle(self) -> None:
+        self.buffer: dict[str, list[ClickEvent]] = {}
+
+    def process(self, event: ClickEvent) -> None:
+        self.buffer.setdefault(event.user_id, []).append(event)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for events in self.buffer.values():
+            for t_ms, partial in precombine(events, self.gap_ms, self.bot_threshold):
+                yield WindowedValue(partial, Timestamp(micros=t_ms * 1000), [window.GlobalWindow()])
+        self.buffer = {}
+
+
+def to_record(user_id: str, stats: SessionStats, window_end_ms: int, pane: str, pane_index: int) -> SessionRecord:
+    return SessionRecord(
+        user_id=user_id,
+        start_ms=stats.start_ms,
+        end_ms=stats.end_ms,
+        duration_ms=stats.end_ms - stats.start_ms,
+        event_count=stats.count,
+        distinct_pages=len(stats.pages),
+        entry_page=stats.entry_page,
+        exit_page=stats.exit_page,
+        event_types=dict(sorted(stats.types.items())),
+        is_bounce=stats.count == 1,
+        is_bot=stats.is_bot,
+        pane=pane,
+        updated_at_ms=int(time.time() * 1000),
+        window_end_ms=window_end_ms,
+        pane_index=pane_index,
+    )
+
+
+class _ToRecordDoFn(beam.DoFn):
+    def process(
+        self,
+        element: tuple[str, SessionStats],
+        win=beam.DoFn.WindowParam,
+        pane=beam.DoFn.PaneInfoParam,
+    ) -> Iterator[SessionRecord]:
+        user_id, stats = element
+        # Batch runners report UNKNOWN timing for the single final pane: that pane is on time.
+        name = PANE_NAMES[pane.timing] if pane.timing < len(PANE_NAMES) else "ON_TIME"
+        yield to_record(user_id, stats, win.end.micros // 1000, name, pane.index)
+
+
+class Sessionize(beam.PTransform):
+    """Sessions(gap) with early, on-time and late accumulating panes, as SessionRecords."""
+
+    def __init__(
+        self,
+        gap_seconds: float,
+        allowed_lateness_seconds: float,
+        early_firing_seconds: int,
+        bot_threshold: int,
+    ):
+        super().__init__()
+        self.gap_seconds = gap_seconds
+        self.allowed_lateness_seconds = allowed_lateness_seconds
+        self.early_firing_seconds = early_firing_seconds
+        self.bot_threshold = bot_threshold
+
+    def expand(self, events: beam.PCollection[ClickEvent]) -> beam.PCollection[SessionRecord]:
+        early = trigger.AfterProcessingTime(self.early_firing_seconds) if self.early_firing_seconds > 0 else None
+        return (
+            events
+            | "PreCombine" >> beam.ParDo(_PreCombineDoFn(round(self.gap_seconds * 1000), self.bot_threshold))
+            | "SessionWindows"
+            >> beam.WindowInto(
+                window.Sessions(self.gap_seconds),
+                trigger=trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
+                allowed_lateness=self.allowed_lateness_seconds,
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+            )
+            | "SessionStats" >> beam.CombinePerKey(SessionStatsFn(self.bot_threshold))
+            | "ToSessionRecord" >> beam.ParDo(_ToRecordDoFn())
+        )

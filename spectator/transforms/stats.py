@@ -1,0 +1,128 @@
+"""Per-session statistics as pure, mergeable accumulators, and the CombineFn over them."""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable
+
+import apache_beam as beam
+
+from spectator.model import ClickEvent
+
+BOT_WINDOW_MS = 60_000
+
+
+class SessionStats:
+    """Everything a SessionRecord needs from its events, mergeable in any order.
+
+    Entry and exit pages break ties on equal timestamps by page name, so the result does not
+    depend on the order in which partial accumulators merge.
+    """
+
+    __slots__ = ("count", "first", "is_bot", "last", "pages", "times", "types")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: tuple[int, str] | None = None
+        self.last: tuple[int, str] | None = None
+        self.pages: set[str] = set()
+        self.types: dict[str, int] = {}
+        self.is_bot = False
+        # Sorted event times, kept until the session is known to be a bot (then it stays one).
+        self.times: list[int] = []
+
+    def __getstate__(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state) -> None:
+        for name, value in zip(self.__slots__, state):
+            setattr(self, name, value)
+
+    @property
+    def start_ms(self) -> int:
+        return self.first[0]
+
+    @property
+    def end_ms(self) -> int:
+        return self.last[0]
+
+    @property
+    def entry_page(self) -> str | None:
+        return self.first[1] or None
+
+    @property
+    def exit_page(self) -> str | None:
+        return self.last[1] or None
+
+
+def add_event(stats: SessionStats, event: ClickEvent, bot_threshold: int) -> SessionStats:
+    point = (event.timestamp_ms, event.page or "")
+    stats.count += 1
+    if stats.first is None or point < stats.first:
+        stats.first = point
+    if stats.last is None or point > stats.last:
+        stats.last = point
+    if event.page:
+        stats.pages.add(event.page)
+    stats.types[event.event_type] = stats.types.get(event.event_type, 0) + 1
+    if not stats.is_bot:
+        insort(stats.times, event.timestamp_ms)
+        _check_bot(stats, bot_threshold)
+    return stats
+
+
+def merge(stats: SessionStats, other: SessionStats, bot_threshold: int) -> SessionStats:
+    """Fold `other` into `stats` (which it mutates and returns)."""
+    if other.count == 0:
+        return stats
+    stats.count += other.count
+    if stats.first is None or other.first < stats.first:
+        stats.first = other.first
+    if stats.last is None or other.last > stats.last:
+        stats.last = other.last
+    stats.pages |= other.pages
+    for name, n in other.types.items():
+        stats.types[name] = stats.types.get(name, 0) + n
+    if stats.is_bot or other.is_bot:
+        stats.is_bot, stats.times = True, []
+    else:
+        stats.times = sorted(stats.times + other.times)
+        _check_bot(stats, bot_threshold)
+    return stats
+
+
+def _check_bot(stats: SessionStats, bot_threshold: int) -> None:
+    """A bot has more than `bot_threshold` events within some 60 s."""
+    times, n = stats.times, bot_threshold
+    if any(times[i + n] - times[i] < BOT_WINDOW_MS for i in range(len(times) - n)):
+        stats.is_bot, stats.times = True, []
+
+
+def stats_of(events: Iterable[ClickEvent], bot_threshold: int) -> SessionStats:
+    stats = SessionStats()
+    for event in events:
+        add_event(stats, event, bot_threshold)
+    return stats
+
+
+class SessionStatsFn(beam.CombineFn):
+    """Combines partial SessionStats (None marks a window edge and carries nothing)."""
+
+    def __init__(self, bot_threshold: int):
+        self.bot_threshold = bot_threshold
+
+    def create_accumulator(self) -> SessionStats:
+        return SessionStats()
+
+    def add_input(self, acc: SessionStats, partial: SessionStats | None) -> SessionStats:
+        return acc if partial is None else merge(acc, partial, self.bot_threshold)
+
+    def merge_accumulators(self, accumulators: Iterable[SessionStats]) -> SessionStats:
+        it = iter(accumulators)
+        acc = next(it)
+        for other in it:
+            merge(acc, other, self.bot_threshold)
+        return acc
+
+    def extract_output(self, acc: SessionStats) -> SessionStats:
+        return acc

@@ -1,0 +1,104 @@
+import random
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from spectator.model import ClickEvent
+from spectator.transforms.sessionize import Sessionize, chains, edge_times, precombine
+from spectator.transforms.stats import SessionStatsFn, merge, stats_of
+from tests.reference import reference_sessions
+
+GAP = 50_000
+
+
+def ev(t, page=None, user="u", kind="page_view"):
+    return ClickEvent(user_id=user, timestamp_ms=t, event_type=kind, page=page)
+
+
+def summary(stats):
+    return (stats.count, stats.start_ms, stats.end_ms, stats.entry_page, stats.exit_page,
+            sorted(stats.pages), sorted(stats.types.items()), stats.is_bot)
+
+
+def test_stats_of_events():
+    stats = stats_of([ev(30, "/b", kind="click"), ev(10, "/a"), ev(20, "/a"), ev(20)], bot_threshold=100)
+    assert summary(stats) == (4, 10, 30, "/a", "/b", ["/a", "/b"], [("click", 1), ("page_view", 3)], False)
+
+
+def test_entry_and_exit_ties_break_by_page():
+    stats = stats_of([ev(10, "/z"), ev(10, "/a"), ev(20, "/m"), ev(20, "/n")], bot_threshold=100)
+    assert (stats.entry_page, stats.exit_page) == ("/a", "/n")
+
+
+def test_merge_in_any_order_equals_one_pass():
+    rng = random.Random(3)
+    events = [ev(rng.randrange(0, 500_000), rng.choice(["/a", "/b", None]), kind=rng.choice("xy")) for _ in range(300)]
+    whole = summary(stats_of(events, bot_threshold=20))
+    fn = SessionStatsFn(bot_threshold=20)
+    for _ in range(20):
+        rng.shuffle(events)
+        cuts = sorted(rng.sample(range(1, len(events)), 7))
+        parts = [stats_of(events[a:b], 20) for a, b in zip([0, *cuts], [*cuts, len(events)])]
+        rng.shuffle(parts)
+        acc = fn.create_accumulator()
+        acc = fn.add_input(acc, None)
+        acc = fn.merge_accumulators([acc, *parts])
+        assert summary(fn.extract_output(acc)) == whole
+
+
+def test_bot_is_more_than_threshold_events_within_60s():
+    assert not stats_of([ev(t) for t in (0, 1000, 2000)], bot_threshold=3).is_bot
+    assert stats_of([ev(t) for t in (0, 1000, 2000, 59_999)], bot_threshold=3).is_bot
+    assert not stats_of([ev(t) for t in (0, 1000, 2000, 60_000)], bot_threshold=3).is_bot
+
+
+def test_bot_found_only_across_a_merge():
+    left = stats_of([ev(0), ev(2000)], bot_threshold=3)
+    right = stats_of([ev(1000), ev(3000)], bot_threshold=3)
+    assert not left.is_bot and not right.is_bot
+    assert merge(left, right, bot_threshold=3).is_bot
+
+
+def test_chains_split_at_exactly_gap():
+    assert chains([0, 10, GAP + 10, 2 * GAP + 9, 3 * GAP + 9], GAP) == [(0, 2), (2, 4), (4, 5)]
+
+
+def test_edge_times_keep_the_window_joined():
+    rng = random.Random(5)
+    for _ in range(200):
+        times = [0]
+        for _ in range(rng.randrange(0, 40)):
+            times.append(times[-1] + rng.randrange(0, GAP))
+        edges = edge_times(times, GAP)
+        assert edges[0] == times[0] and edges[-1] == times[-1]
+        assert all(b - a < GAP for a, b in zip(edges, edges[1:]))
+        assert set(edges) <= set(times)
+
+
+def test_precombine_emits_stats_once_per_chain():
+    out = list(precombine([ev(0), ev(GAP - 1), ev(2 * GAP - 2), ev(4 * GAP)], GAP, bot_threshold=100))
+    stats = [(t, s.count) for t, (_, s) in out if s is not None]
+    assert stats == [(0, 3), (4 * GAP, 1)]
+    assert [t for t, (_, s) in out if s is None] == [GAP - 1, 2 * GAP - 2]
+
+
+def test_sessionize_batch_matches_reference():
+    rng = random.Random(11)
+    raw = []
+    for user in ["a", "b:*", "ü"]:
+        t = 0
+        for _ in range(60):
+            t += rng.choice([1, GAP - 1, GAP, GAP + 1, 1000, 0])
+            raw.append({"user_id": user, "timestamp": t, "page": rng.choice(["/x", "/y"])})
+    expected = reference_sessions(raw, GAP, bot_threshold=5)
+    events = [ev(r["timestamp"], r["page"], r["user_id"]) for r in raw]
+    with TestPipeline() as p:
+        records = (
+            p
+            | beam.Create(events)
+            | beam.Map(lambda e: beam.window.TimestampedValue(e, e.timestamp_ms / 1000))
+            | Sessionize(GAP / 1000, allowed_lateness_seconds=0, early_firing_seconds=0, bot_threshold=5)
+            | beam.Map(lambda r: {k: getattr(r, k) for k in expected[0]})
+        )
+        assert_that(records, equal_to(expected))
