@@ -91,7 +91,9 @@ class SessionStore:
     def user_count(self) -> int:
         return self.client.zcard(self.keys.users)
 
-    def sessions(self, user_id: str, newest_first: bool = False, offset: int = 0, count: int = -1) -> list[SessionRecord]:
+    def sessions(
+        self, user_id: str, newest_first: bool = False, offset: int = 0, count: int = -1
+    ) -> list[SessionRecord]:
         """A user's current sessions by start time."""
         history = self.keys.history(user_id)
         end = -1 if count < 0 else offset + count - 1

@@ -1,4 +1,5 @@
 import random
+from itertools import pairwise
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -17,8 +18,16 @@ def ev(t, page=None, user="u", kind="page_view"):
 
 
 def summary(stats):
-    return (stats.count, stats.start_ms, stats.end_ms, stats.entry_page, stats.exit_page,
-            sorted(stats.pages), sorted(stats.types.items()), stats.is_bot)
+    return (
+        stats.count,
+        stats.start_ms,
+        stats.end_ms,
+        stats.entry_page,
+        stats.exit_page,
+        sorted(stats.pages),
+        sorted(stats.types.items()),
+        stats.is_bot,
+    )
 
 
 def test_stats_of_events():
@@ -72,7 +81,7 @@ def test_edge_times_keep_the_window_joined():
             times.append(times[-1] + rng.randrange(0, GAP))
         edges = edge_times(times, GAP)
         assert edges[0] == times[0] and edges[-1] == times[-1]
-        assert all(b - a < GAP for a, b in zip(edges, edges[1:]))
+        assert all(b - a < GAP for a, b in pairwise(edges))
         assert set(edges) <= set(times)
 
 

@@ -15,9 +15,20 @@ GAP = 50
 
 def rec(start, end, count, pane="ON_TIME", user="u", bot=False):
     return SessionRecord(
-        user_id=user, start_ms=start, end_ms=end, duration_ms=end - start, event_count=count,
-        distinct_pages=1, entry_page="/", exit_page="/", event_types={"page_view": count},
-        is_bounce=count == 1, is_bot=bot, pane=pane, updated_at_ms=0, window_end_ms=end + GAP,
+        user_id=user,
+        start_ms=start,
+        end_ms=end,
+        duration_ms=end - start,
+        event_count=count,
+        distinct_pages=1,
+        entry_page="/",
+        exit_page="/",
+        event_types={"page_view": count},
+        is_bounce=count == 1,
+        is_bot=bot,
+        pane=pane,
+        updated_at_ms=0,
+        window_end_ms=end + GAP,
     )
 
 
@@ -106,8 +117,13 @@ def test_odd_user_ids_never_touch_each_other(redis_url, store):
 
 
 def test_batched_write_with_prefix_and_ttl(redis_url, store):
-    write(redis_url, [rec(i * 1000, i * 1000 + 5, 2, user=f"u{i % 7}") for i in range(1200)],
-          prefix="other:", batch_size=100, ttl_seconds=3600)
+    write(
+        redis_url,
+        [rec(i * 1000, i * 1000 + 5, 2, user=f"u{i % 7}") for i in range(1200)],
+        prefix="other:",
+        batch_size=100,
+        ttl_seconds=3600,
+    )
     assert store.user_count() == 0  # nothing under the default prefix
     store.keys = dataclasses.replace(store.keys, prefix="other:")
     assert store.stats()["sessions"] == 1200 and store.user_count() == 7

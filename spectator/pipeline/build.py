@@ -27,8 +27,7 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
     parsed.dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(max_len=opts.deadletter_max_len, **redis_args)
     (
         parsed.events
-        | "Sessionize"
-        >> Sessionize(opts.gap_seconds, opts.allowed_lateness_seconds, early_seconds, opts.bot_threshold)
+        | "Sessionize" >> Sessionize(opts.gap_seconds, opts.allowed_lateness_seconds, early_seconds, opts.bot_threshold)
         | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     )
 

@@ -28,28 +28,81 @@ class SpectatorOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument("--input", help="JSONL file or glob (.gz allowed) to replay instead of reading Kafka.")
-        parser.add_argument("--redis_url", "--redis-url", default="redis://127.0.0.1:6390/0",
-                            help="Where sessions go: redis://[:password@]host:port/db or rediss://...")
-        parser.add_argument("--key_prefix", "--key-prefix", default=DEFAULT_PREFIX,
-                            help="Prefix of every Redis key the pipeline writes.")
-        parser.add_argument("--gap_seconds", "--gap-seconds", type=_positive[float], default=1800.0,
-                            help="Session gap: an event this long or longer after the previous one starts a new session.")
-        parser.add_argument("--allowed_lateness_seconds", "--allowed-lateness-seconds", type=_non_negative[float],
-                            default=3600.0, help="How long after the watermark passes a session late events still update it.")
-        parser.add_argument("--early_firing_seconds", "--early-firing-seconds", type=_non_negative[int], default=10,
-                            help="Processing-time interval of early panes while a session is open (0: none).")
-        parser.add_argument("--bot_threshold", "--bot-threshold", type=_positive[int], default=100,
-                            help="A session with more than this many events within some 60 s is flagged as a bot.")
-        parser.add_argument("--ttl_seconds", "--ttl-seconds", type=_non_negative[int], default=0,
-                            help="Expire a user's history this long after its last write (0: keep forever).")
-        parser.add_argument("--redis_batch_size", "--redis-batch-size", type=_positive[int], default=500,
-                            help="Session upserts sent to Redis in one round trip.")
-        parser.add_argument("--redis_retry_seconds", "--redis-retry-seconds", type=_non_negative[float], default=60.0,
-                            help="How long writes retry while Redis is unreachable before the job fails.")
-        parser.add_argument("--deadletter_max_len", "--deadletter-max-len", type=_positive[int], default=100_000,
-                            help="Approximate cap of the dead-letter stream in Redis.")
-        parser.add_argument("--progress_every", "--progress-every", type=_non_negative[int], default=50_000,
-                            help="Log progress every N events per bundle during a replay (0: quiet).")
+        parser.add_argument(
+            "--redis_url",
+            "--redis-url",
+            default="redis://127.0.0.1:6390/0",
+            help="Where sessions go: redis://[:password@]host:port/db or rediss://...",
+        )
+        parser.add_argument(
+            "--key_prefix",
+            "--key-prefix",
+            default=DEFAULT_PREFIX,
+            help="Prefix of every Redis key the pipeline writes.",
+        )
+        parser.add_argument(
+            "--gap_seconds",
+            "--gap-seconds",
+            type=_positive[float],
+            default=1800.0,
+            help="Session gap: an event this long or longer after the previous one starts a new session.",
+        )
+        parser.add_argument(
+            "--allowed_lateness_seconds",
+            "--allowed-lateness-seconds",
+            type=_non_negative[float],
+            default=3600.0,
+            help="How long after the watermark passes a session late events still update it.",
+        )
+        parser.add_argument(
+            "--early_firing_seconds",
+            "--early-firing-seconds",
+            type=_non_negative[int],
+            default=10,
+            help="Processing-time interval of early panes while a session is open (0: none).",
+        )
+        parser.add_argument(
+            "--bot_threshold",
+            "--bot-threshold",
+            type=_positive[int],
+            default=100,
+            help="A session with more than this many events within some 60 s is flagged as a bot.",
+        )
+        parser.add_argument(
+            "--ttl_seconds",
+            "--ttl-seconds",
+            type=_non_negative[int],
+            default=0,
+            help="Expire a user's history this long after its last write (0: keep forever).",
+        )
+        parser.add_argument(
+            "--redis_batch_size",
+            "--redis-batch-size",
+            type=_positive[int],
+            default=500,
+            help="Session upserts sent to Redis in one round trip.",
+        )
+        parser.add_argument(
+            "--redis_retry_seconds",
+            "--redis-retry-seconds",
+            type=_non_negative[float],
+            default=60.0,
+            help="How long writes retry while Redis is unreachable before the job fails.",
+        )
+        parser.add_argument(
+            "--deadletter_max_len",
+            "--deadletter-max-len",
+            type=_positive[int],
+            default=100_000,
+            help="Approximate cap of the dead-letter stream in Redis.",
+        )
+        parser.add_argument(
+            "--progress_every",
+            "--progress-every",
+            type=_non_negative[int],
+            default=50_000,
+            help="Log progress every N events per bundle during a replay (0: quiet).",
+        )
 
 
 class UsageError(ValueError):

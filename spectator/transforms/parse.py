@@ -57,6 +57,4 @@ class ParseEvents(beam.PTransform):
         self.progress_every = progress_every
 
     def expand(self, raw: beam.PCollection[RawEvent]) -> beam.pvalue.DoOutputsTuple:
-        return raw | "Parse" >> beam.ParDo(_ParseDoFn(self.progress_every)).with_outputs(
-            DEAD_LETTERS, main="events"
-        )
+        return raw | "Parse" >> beam.ParDo(_ParseDoFn(self.progress_every)).with_outputs(DEAD_LETTERS, main="events")
