@@ -11,7 +11,8 @@ from apache_beam.io import fileio
 def _numbered_lines(readable: fileio.ReadableFile) -> Iterator[tuple[str, bytes]]:
     path = readable.metadata.path
     with readable.open() as f:  # compression is chosen from the file name (.gz, .bz2, ...)
-        for number, line in enumerate(f, start=1):
+        # Compressed files have readline() but are not iterable.
+        for number, line in enumerate(iter(f.readline, b""), start=1):
             line = line.rstrip(b"\r\n")
             if line.strip():
                 yield f"{path}:{number}", line

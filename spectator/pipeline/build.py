@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
-from spectator.pipeline.options import SpectatorOptions, parse_options
+from spectator.pipeline.options import SpectatorOptions
 from spectator.transforms.parse import ParseEvents
 from spectator.transforms.read import ReadClickEvents
 from spectator.transforms.sessionize import Sessionize
@@ -32,9 +32,8 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
     )
 
 
-def run(argv: list[str]) -> beam.runners.runner.PipelineResult:
-    """Build and run the pipeline from command-line flags; waits for a bounded run to finish."""
-    options = parse_options(argv)
+def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
+    """Build and run the pipeline; waits for a bounded run to finish."""
     p = beam.Pipeline(options=options)
     build(p, options)
     result = p.run()

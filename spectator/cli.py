@@ -1,0 +1,223 @@
+"""The `spectator` command: replay, generate, and read what the pipeline stored."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+import redis
+
+from spectator.generate import generate, write_jsonl
+from spectator.pipeline.options import SpectatorOptions, UsageError, _BeamArgumentParser, parse_options
+from spectator.store import DEFAULT_PREFIX, SessionStore, connect, redact
+
+DEFAULT_REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
+
+
+class Parser(argparse.ArgumentParser):
+    """Reports a usage mistake as one line instead of the whole usage text."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def open_store(args: argparse.Namespace) -> SessionStore:
+    client = connect(args.redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        raise ConnectionError(f"cannot reach Redis at {redact(args.redis_url)}: {e}") from None
+    return SessionStore(client, args.key_prefix)
+
+
+def summary_text(store: SessionStore, top: int = 5) -> str:
+    s = store.stats()
+    n = max(s["sessions"], 1)
+    lines = [
+        f"users {s['users']:,}   sessions {s['sessions']:,}   events {s['events']:,}",
+        f"bounces {s['bounces']:,} ({100 * s['bounces'] / n:.1f}%)   bots {s['bots']:,}   "
+        f"mean duration {s['duration_ms'] / n / 1000:.0f}s   dead letters {store.deadletter_total():,}",
+    ]
+    leaders = store.top(top)
+    if leaders:
+        lines.append("top users: " + ", ".join(f"{u} ({n} events)" for u, n in leaders))
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        parser = _BeamArgumentParser(prog="spectator run", description="Run the pipeline (see README for runners).")
+        SpectatorOptions._add_argparse_args(parser)
+        parser.print_help()
+        return 0
+    from spectator.pipeline.build import run  # Beam is slow to import; only `run` needs it
+
+    options = parse_options(argv)
+    opts = options.view_as(SpectatorOptions)
+    store = open_store(argparse.Namespace(redis_url=opts.redis_url, key_prefix=opts.key_prefix))
+    started = time.monotonic()
+    result = run(options)
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    seconds = time.monotonic() - started
+    parsed = counters.get("events_parsed", 0)
+    print(
+        f"replayed {parsed:,} events in {seconds:.1f}s ({parsed / seconds:,.0f}/s): "
+        f"{counters.get('upsert_session_written', 0):,} session writes, "
+        f"{counters.get('dead_letters', 0):,} dead letters"
+    )
+    print(summary_text(store))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    for user_id in store.users():
+        for record in store.sessions(user_id):
+            sys.stdout.write(record.to_json() + "\n")
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    records = store.sessions(args.user_id)
+    if not records:
+        print(f"no sessions stored for user {args.user_id!r}", file=sys.stderr)
+        return 1
+    rows = [
+        [
+            iso(r.start_ms),
+            iso(r.end_ms)[11:],
+            f"{r.duration_ms / 1000:.0f}s",
+            r.event_count,
+            r.distinct_pages,
+            r.entry_page or "-",
+            r.exit_page or "-",
+            ",".join(f"{k}={v}" for k, v in r.event_types.items()),
+            r.pane,
+            " ".join(flag for flag, on in (("bounce", r.is_bounce), ("bot", r.is_bot)) if on),
+        ]
+        for r in records
+    ]
+    header = ["start (UTC)", "end", "duration", "events", "pages", "entry", "exit", "types", "pane", "flags"]
+    print(f"user {args.user_id!r}: {len(records)} sessions")
+    print(table(rows, header))
+    return 0
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    rows = [[i, u, n] for i, (u, n) in enumerate(open_store(args).top(args.n), start=1)]
+    print(table(rows, ["rank", "user", "events"]))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    print(summary_text(open_store(args)))
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    letters = store.deadletters(args.n)
+    print(f"{store.deadletter_total():,} dead letters in all; the newest {len(letters)}:")
+    rows = [
+        [d.get("origin", ""), d.get("code", ""), d.get("reason", "")[:60], d.get("payload", "")[:60]] for d in letters
+    ]
+    print(table(rows, ["origin", "code", "reason", "payload"]))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    events = generate(args.users, seed=args.seed, gap_s=args.gap_seconds)
+    count = write_jsonl(args.output, events)
+    print(f"wrote {count:,} events of {args.users:,} users to {args.output}", file=sys.stderr)
+    return 0
+
+
+def parser() -> Parser:
+    top = Parser(prog="spectator", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("run", add_help=False, help="run the pipeline: spectator run --input F --redis-url U (--help)")
+    sub.add_parser("generate", help="write a seeded, realistic clickstream as JSONL")
+    for name, text in [
+        ("export", "print every stored session as JSON lines, by user and start"),
+        ("sessions", "show one user's session history"),
+        ("top", "show the engagement leaderboard"),
+        ("summary", "show totals over every stored session"),
+        ("deadletters", "show the events the pipeline rejected"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="default: $SPECTATOR_REDIS_URL or %(default)s")
+        p.add_argument("--key-prefix", default=DEFAULT_PREFIX)
+    sub.choices["sessions"].add_argument("user_id")
+    sub.choices["top"].add_argument("-n", type=int, default=10, help="how many users")
+    sub.choices["deadletters"].add_argument("-n", type=int, default=20, help="how many, newest first")
+    gen = sub.choices["generate"]
+    gen.add_argument("--users", type=int, default=2000)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--gap-seconds", type=float, default=1800)
+    gen.add_argument("--output", "-o", default="/dev/stdout")
+    return top
+
+
+COMMANDS = {
+    "export": cmd_export,
+    "sessions": cmd_sessions,
+    "top": cmd_top,
+    "summary": cmd_summary,
+    "deadletters": cmd_deadletters,
+    "generate": cmd_generate,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("spectator").setLevel(logging.INFO)
+    try:
+        args, rest = parser().parse_known_args(argv)
+        if args.command == "run":
+            return cmd_run(args, rest)
+        if rest:
+            raise UsageError(f"spectator {args.command}: unrecognized arguments: {' '.join(rest)}")
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ConnectionError, redis.RedisError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # the pipeline's own failure, e.g. Redis gone for longer than the retries
+        print(f"error: the pipeline failed: {_root_cause(e)}", file=sys.stderr)
+        return 1
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost message; Beam wraps worker errors in several layers of traceback text."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "RedisUnavailable" in line or "Error" in line:
+            return line.strip()
+    return lines[-1] if lines else type(e).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The `spectator` command: its outputs, and one-line errors for wrong flags or an absent Redis."""
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from spectator.cli import main
+from spectator.io.redis import _UpsertSessionsDoFn
+from tests.test_upsert import rec
+
+DEAD_URL = "redis://:secret@127.0.0.1:1/0"
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["run", "--input", "x.jsonl", "--gap-secs", "5"], "unrecognized arguments: --gap-secs"),
+        (["run", "--gap-seconds", "-3"], "--gap_seconds"),
+        (["top", "--nope"], "unrecognized arguments: --nope"),
+        (["sessions"], "user_id"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_wrong_flags_give_one_line(argv, needle, capsys):
+    assert main(argv) == 2
+    assert needle in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", [["export"], ["top"], ["sessions", "u"], ["deadletters"], ["summary"]])
+def test_unreachable_redis_gives_one_line_without_password(command, capsys):
+    assert main([*command, "--redis-url", DEAD_URL]) == 1
+    err = one_line_error(capsys)
+    assert "cannot reach Redis at redis://***@127.0.0.1:1/0" in err and "secret" not in err
+
+
+def test_run_with_unreachable_redis_fails_before_running(tmp_path, capsys):
+    (tmp_path / "e.jsonl").write_text('{"user_id": "u", "timestamp": 1}\n')
+    assert main(["run", "--input", str(tmp_path / "e.jsonl"), "--redis-url", DEAD_URL]) == 1
+    assert "cannot reach Redis" in one_line_error(capsys)
+
+
+def test_missing_input_file(tmp_path, redis_url, capsys):
+    assert main(["run", "--input", str(tmp_path / "none.jsonl"), "--redis-url", redis_url]) == 1
+    assert "none.jsonl" in one_line_error(capsys)
+
+
+def test_generate_then_read_commands(tmp_path, redis_url, capsys):
+    path = tmp_path / "g.jsonl"
+    assert main(["generate", "--users", "30", "--output", str(path)]) == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) > 30 and all(json.loads(line)["user_id"].startswith("user-") for line in lines)
+    with open(path, "a") as f:
+        f.write("not json at all\n")
+    assert main(["run", "--input", str(path), "--redis-url", redis_url]) == 0
+    out = capsys.readouterr().out
+    assert f"replayed {len(lines)} events" in out and "1 dead letters" in out
+    assert main(["top", "-n", "3", "--redis-url", redis_url]) == 0
+    top = capsys.readouterr().out.splitlines()
+    assert top[0].split() == ["rank", "user", "events"] and len(top) == 5
+    user = top[2].split()[1]
+    assert main(["sessions", user, "--redis-url", redis_url]) == 0
+    assert f"user '{user}':" in capsys.readouterr().out
+    assert main(["deadletters", "--redis-url", redis_url]) == 0
+    out = capsys.readouterr().out
+    assert "1 dead letters in all" in out and "g.jsonl:" in out and "invalid_json" in out
+    assert main(["sessions", "nobody", "--redis-url", redis_url]) == 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_writes_wait_for_redis_to_come_back(tmp_path):
+    """Redis is down when the batch is flushed and starts a second later: nothing is lost."""
+    port = free_port()
+    fn = _UpsertSessionsDoFn(f"redis://127.0.0.1:{port}/0", "p:", batch_size=10, retry_seconds=30, ttl_seconds=0)
+    fn.setup()
+    fn.start_bundle()
+    fn.process(rec(1, 2, 2))
+    server = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
+    proc = None
+
+    def start_later():
+        nonlocal proc
+        time.sleep(1.0)
+        proc = subprocess.Popen(server, stdout=subprocess.DEVNULL)
+
+    thread = threading.Thread(target=start_later)
+    thread.start()
+    try:
+        fn.finish_bundle()
+        assert fn.client.hget("p:sessions:u", "1") is not None
+    finally:
+        thread.join()
+        fn.teardown()
+        proc.terminate()
+        proc.wait()
+
+
+def test_password_url(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            shutil.which("redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--requirepass",
+            "s3cret",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://:s3cret@127.0.0.1:{port}/0"
+        fn = _UpsertSessionsDoFn(url, "p:", batch_size=10, retry_seconds=5, ttl_seconds=0)
+        fn.setup()
+        fn.start_bundle()
+        fn.process(rec(1, 2, 2))
+        fn.finish_bundle()
+        assert fn.client.zscore("p:top", "u") == 2
+        fn.teardown()
+    finally:
+        proc.terminate()
+        proc.wait()

@@ -1,0 +1,90 @@
+"""A file replay through the CLI into the real Redis, checked against the plain-Python reference."""
+
+import gzip
+import json
+import random
+
+import pytest
+
+from spectator.cli import main
+from tests.reference import reference_sessions
+from tests.test_parse import ODD_IDS
+
+GAP_S = 60
+PANE_FIELDS = ("pane", "updated_at_ms", "window_end_ms", "pane_index")
+BAD_LINES = [
+    "{not json",
+    '{"user_id": "x"}',
+    '{"user_id": "x", "timestamp": "tomorrow"}',
+    '{"user_id": "", "timestamp": 1}',
+    '{"user_id": "x", "timestamp": 1, "extra": true}',
+    "[1, 2, 3]",
+]
+
+
+def edge_case_events(seed=1):
+    rng = random.Random(seed)
+    events = []
+    for user in [*ODD_IDS, 12345, "bot"]:
+        t = 1_767_225_600_000 + rng.randrange(0, 10_000)
+        for i in range(rng.randrange(1, 40) if user != "bot" else 200):
+            step = rng.choice([0, 1, 999, GAP_S * 1000 - 1, GAP_S * 1000, GAP_S * 1000 + 1, 30_000])
+            t += 100 if user == "bot" else step
+            stamp = t if i % 3 else datetime_iso(t, rng)
+            events.append({"user_id": user, "timestamp": stamp, "page": rng.choice(["/", "/a", None])})
+    rng.shuffle(events)  # out of order, as a replayed log may be
+    return events
+
+
+def datetime_iso(t_ms, rng):
+    from datetime import datetime, timedelta, timezone
+
+    offset = timezone(timedelta(minutes=rng.choice([0, 330, -300])))
+    text = datetime.fromtimestamp(t_ms / 1000, tz=offset).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def write_lines(path, lines):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n\n")
+
+
+def export(redis_url, capsys):
+    capsys.readouterr()
+    assert main(["export", "--redis-url", redis_url]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "events.jsonl.gz"])
+def test_replay_equals_reference(tmp_path, redis_url, store, capsys, name):
+    events = edge_case_events()
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    for i, bad in enumerate(BAD_LINES):
+        lines.insert(7 * i + 3, bad)
+    path = tmp_path / name
+    write_lines(path, lines)
+    argv = ["run", "--input", str(path), "--redis-url", redis_url, "--gap-seconds", str(GAP_S), "--bot-threshold", "50"]
+    assert main(argv) == 0
+    expected = reference_sessions(events, GAP_S * 1000, bot_threshold=50)
+    got = [{k: v for k, v in r.items() if k not in PANE_FIELDS} for r in export(redis_url, capsys)]
+    assert got == expected
+    assert any(r["is_bot"] for r in got) and any(r["is_bounce"] for r in got)
+    assert store.deadletter_total() == len(BAD_LINES)
+    assert {d["payload"] for d in store.deadletters(100)} == set(BAD_LINES)
+
+    # A second replay of the same file changes nothing, dead letters included.
+    before = export(redis_url, capsys)
+    assert main(argv) == 0
+    after = export(redis_url, capsys)
+    assert after == before and store.deadletter_total() == len(BAD_LINES)
+
+
+def test_events_exactly_gap_apart_split(tmp_path, redis_url, capsys):
+    t0 = 1_767_225_600_000
+    times = [t0, t0 + 59_999, t0 + 119_999, t0 + 179_999, t0 + 180_000]
+    write_lines(tmp_path / "e.jsonl", [json.dumps({"user_id": "u", "timestamp": t}) for t in times])
+    assert main(["run", "--input", str(tmp_path / "e.jsonl"), "--redis-url", redis_url, "--gap-seconds", "60"]) == 0
+    assert main(["run", "--input", str(tmp_path / "e.jsonl"), "--redis-url", redis_url, "--gap-seconds", "60"]) == 0
+    sessions = [(r["start_ms"] - t0, r["end_ms"] - t0, r["event_count"]) for r in export(redis_url, capsys)]
+    assert sessions == [(0, 59_999, 2), (119_999, 119_999, 1), (179_999, 180_000, 2)]
