@@ -154,9 +154,9 @@ job_server_jar() {
     mkdir -p "$JAR_DIR"
     say "fetching $JOB_SERVER_ARTIFACT with Maven"
     local out
-    if ! out=$(mvn -B -q "$MVN_DEPENDENCY_PLUGIN:copy" -Dartifact="$JOB_SERVER_ARTIFACT" \
+    if ! out=$(mvn -B -q -U "$MVN_DEPENDENCY_PLUGIN:copy" -Dartifact="$JOB_SERVER_ARTIFACT" \
                  -DoutputDirectory="$JAR_DIR" -Dmdep.overWriteIfNewer=true 2>&1); then
-      printf '%s\n' "$out" | grep -E 'ERROR\]' | head -3 >&2
+      printf '%s\n' "$out" | grep -m1 'ERROR\]' >&2
       die "could not fetch $JOB_SERVER_ARTIFACT from Maven Central. Without it the FlinkRunner cannot run.
        Point SPECTATOR_FLINK_JOB_SERVER_JAR at a copy of that jar (same Beam version as the Python SDK)."
     fi
@@ -184,7 +184,7 @@ start_daemon() {  # start_daemon jobmanager|taskmanager PIDFILE
   local what=$1 pidfile=$2
   # start-foreground execs into the JVM, so $! is the JVM's pid; setsid keeps it out of our
   # process group, so a Ctrl-C on the caller does not take the cluster down.
-  FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid \
+  FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid FLINK_IDENT_STRING=spectator \
     setsid "$FLINK_HOME/bin/$what.sh" start-foreground </dev/null >"$LOG_DIR/$what.console" 2>&1 &
   echo $! > "$pidfile"
 }

@@ -201,11 +201,17 @@ log4j.logger.org.apache.kafka.controller=INFO
 EOF
 }
 
+java_args() {  # fills JAVA_ARGS: JVM options and the Kafka classpath, logging to $LOG_DIR
+  local heap
+  read -r -a heap <<<"$HEAP"
+  JAVA_ARGS=("${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+    -Dkafka.logs.dir="$LOG_DIR" -Dlog4j.configuration="file:$RUN_DIR/log4j.properties"
+    -cp "$KAFKA_LIBS/*")
+}
+
 java_cmd() {  # java_cmd MAINCLASS ARGS...
-  # shellcheck disable=SC2086 # HEAP holds several options
-  java $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$LOG_DIR" -Dlog4j.configuration="file:$RUN_DIR/log4j.properties" \
-    -cp "$KAFKA_LIBS/*" "$@"
+  java_args
+  java "${JAVA_ARGS[@]}" "$@"
 }
 
 format_storage() {
@@ -245,17 +251,15 @@ cmd_up() {
 
   say "starting Kafka $KAFKA_VERSION on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT), logs in $LOG_DIR"
   local start=$SECONDS
-  : >"$LOG_DIR/server.log"
-  # setsid: the broker outlives this shell and its terminal; stdout/stderr are JVM messages only.
-  setsid bash -c 'exec "$@"' kafka java_cmd_placeholder >/dev/null 2>&1 </dev/null &
-  wait $! 2>/dev/null || true
+  # Only log lines written after this point tell whether this start worked.
+  local log_from=1
+  [ -f "$LOG_DIR/server.log" ] && log_from=$(($(wc -c <"$LOG_DIR/server.log") + 1))
+  # A new session: the broker outlives this shell and its terminal. A background subshell of a
+  # non-interactive script leads no process group, so setsid execs in place and $! is java's pid.
+  java_args
   (
     exec </dev/null >>"$LOG_DIR/kafka.out" 2>&1
-    # shellcheck disable=SC2086
-    exec setsid java $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-      -Xlog:disable -Xlog:all=warning:stderr \
-      -Dkafka.logs.dir="$LOG_DIR" -Dlog4j.configuration="file:$RUN_DIR/log4j.properties" \
-      -cp "$KAFKA_LIBS/*" kafka.Kafka "$PROPS"
+    exec setsid java "${JAVA_ARGS[@]}" kafka.Kafka "$PROPS"
   ) &
   pid=$!
   echo "$pid" >"$PIDFILE"
@@ -269,7 +273,7 @@ cmd_up() {
 $(tail -n 25 "$LOG_DIR/server.log" 2>/dev/null)
 $(tail -n 10 "$LOG_DIR/kafka.out" 2>/dev/null)"
     fi
-    if port_open "$PORT" && grep -q "Kafka Server started" "$LOG_DIR/server.log" 2>/dev/null; then
+    if port_open "$PORT" && tail -c "+$log_from" "$LOG_DIR/server.log" 2>/dev/null | grep -q "Kafka Server started"; then
       break
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then

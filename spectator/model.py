@@ -74,7 +74,7 @@ def _optional_str(obj: dict[str, Any], name: str) -> str | None:
 def parse_event(payload: str | bytes) -> ClickEvent:
     """Parse one raw event; raises BadEvent with a reason when it breaks the contract."""
     try:
-        obj = json.loads(payload)
+        obj = json.loads(payload.decode() if isinstance(payload, bytes) else payload)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadEvent("invalid_json", f"not valid UTF-8 JSON: {e}") from None
     if not isinstance(obj, dict):
@@ -130,10 +130,13 @@ class SessionRecord:
     pane_index: int = 0
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, sort_keys=True)
+        # Not dataclasses.asdict: its deep copy is the slowest step of writing a session.
+        return json.dumps({name: getattr(self, name) for name in RECORD_FIELDS}, ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SessionRecord:
         obj = json.loads(text)
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        return cls(**{k: v for k, v in obj.items() if k in RECORD_FIELDS})
+
+
+RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(SessionRecord))

@@ -14,9 +14,7 @@ from spectator.transforms.sessionize import Sessionize
 
 def build(p: beam.Pipeline, options: PipelineOptions) -> None:
     opts = options.view_as(SpectatorOptions)
-    # A bounded replay has no processing time to fire early panes in (the batch runner has no
-    # clock for them), and its on-time pane is already final.
-    early_seconds = opts.early_firing_seconds if options.view_as(StandardOptions).streaming else 0
+    streaming = options.view_as(StandardOptions).streaming
     redis_args = dict(
         redis_url=opts.redis_url,
         prefix=opts.key_prefix,
@@ -27,7 +25,14 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
     parsed.dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(max_len=opts.deadletter_max_len, **redis_args)
     (
         parsed.events
-        | "Sessionize" >> Sessionize(opts.gap_seconds, opts.allowed_lateness_seconds, early_seconds, opts.bot_threshold)
+        | "Sessionize"
+        >> Sessionize(
+            opts.gap_seconds,
+            opts.allowed_lateness_seconds,
+            opts.early_firing_seconds,
+            opts.bot_threshold,
+            bounded=not streaming,
+        )
         | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     )
 

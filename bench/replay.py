@@ -1,0 +1,136 @@
+"""Replay benchmark: the project's pipeline vs a naive Beam pipeline vs a plain-Python pass.
+
+    .cache/venv/bin/python -m bench.replay --events 200000
+
+Each variant runs in its own process over the same generated file, so peak memory (max RSS)
+is its own. Needs the Redis of scripts/services.sh (the project's variant writes to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import apache_beam as beam
+from apache_beam.transforms import trigger, window
+
+from spectator.generate import generate, write_jsonl
+from spectator.model import parse_event
+from spectator.transforms.sessionize import chains
+from spectator.transforms.stats import SessionStats, add_event, merge, stats_of
+
+GAP_S = 1800
+BOT_THRESHOLD = 100
+
+
+class RawStatsFn(beam.CombineFn):
+    """The naive combine: one raw event at a time into the same statistics."""
+
+    def create_accumulator(self):
+        return SessionStats()
+
+    def add_input(self, acc, event):
+        return add_event(acc, event, BOT_THRESHOLD)
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        for other in accs[1:]:
+            merge(accs[0], other, BOT_THRESHOLD)
+        return accs[0]
+
+    def extract_output(self, acc):
+        return acc.count
+
+
+def naive(path: str) -> int:
+    def stamp(line):
+        event = parse_event(line)
+        return beam.window.TimestampedValue((event.user_id, event), event.timestamp_ms / 1000)
+
+    with beam.Pipeline() as p:
+        (
+            p
+            | beam.io.ReadFromText(path)
+            | beam.Map(stamp)
+            | beam.WindowInto(
+                window.Sessions(GAP_S),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                allowed_lateness=3600,
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+            )
+            | beam.CombinePerKey(RawStatsFn())
+            | beam.Map(lambda kv: None)
+        )
+    return 0
+
+
+def plain(path: str) -> int:
+    by_user = defaultdict(list)
+    with open(path, "rb") as f:
+        for line in f:
+            event = parse_event(line)
+            by_user[event.user_id].append(event)
+    sessions = 0
+    for events in by_user.values():
+        events.sort(key=lambda e: e.timestamp_ms)
+        for begin, end in chains([e.timestamp_ms for e in events], GAP_S * 1000):
+            stats_of(events[begin:end], BOT_THRESHOLD)
+            sessions += 1
+    return sessions
+
+
+def project(path: str, redis_url: str) -> int:
+    from spectator.pipeline.build import run
+    from spectator.pipeline.options import parse_options
+
+    flags = ["--input", path, "--redis-url", redis_url, "--gap-seconds", str(GAP_S), "--progress-every", "0"]
+    run(parse_options(flags))
+    return 0
+
+
+def child(variant: str, path: str, redis_url: str) -> None:
+    started = time.perf_counter()
+    {"project": lambda: project(path, redis_url), "naive": lambda: naive(path), "plain": lambda: plain(path)}[variant]()
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--redis-url", default=os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0"))
+    ap.add_argument("--path", default="/tmp/spectator-bench.jsonl")
+    ap.add_argument("--variants", default="project,naive,plain")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child, args.path, args.redis_url)
+
+    events = generate(max(args.events // 20, 1), seed=1)
+    n = write_jsonl(args.path, (e for i, e in zip(range(args.events), events)))
+    import redis
+
+    client = redis.Redis.from_url(args.redis_url)
+    results = {}
+    for variant in args.variants.split(","):
+        client.flushdb()
+        cmd = [sys.executable, "-m", "bench.replay", "--child", variant, "--path", args.path, "--redis-url", args.redis_url]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results[variant] = json.loads(out.strip().splitlines()[-1])
+    print(f"{n:,} events, {os.cpu_count()} cores, DirectRunner (FnApiRunner, 1 worker)")
+    print(f"{'variant':<10}{'seconds':>10}{'events/s':>12}{'peak MB':>10}{'vs naive':>10}")
+    base = results.get("naive", {}).get("seconds")
+    for variant, r in results.items():
+        ratio = f"{base / r['seconds']:.1f}x" if base else "-"
+        print(f"{variant:<10}{r['seconds']:>10.1f}{n / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}{ratio:>10}")
+
+
+if __name__ == "__main__":
+    main()
