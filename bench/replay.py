@@ -121,7 +121,17 @@ def main() -> None:
     results = {}
     for variant in args.variants.split(","):
         client.flushdb()
-        cmd = [sys.executable, "-m", "bench.replay", "--child", variant, "--path", args.path, "--redis-url", args.redis_url]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.replay",
+            "--child",
+            variant,
+            "--path",
+            args.path,
+            "--redis-url",
+            args.redis_url,
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
     print(f"{n:,} events, {os.cpu_count()} cores, DirectRunner (FnApiRunner, 1 worker)")

@@ -12,7 +12,8 @@ stamp=$VENV/.installed
 want=$(cat "$ROOT/setup.py" | sha1sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c "import spectator" 2>/dev/null; then
   say "installing the project and its dependencies (pip)"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -e "$ROOT[test]"
+  log=$CACHE/pip-install.log
+  { "$VENV/bin/pip" install --upgrade pip && "$VENV/bin/pip" install -e "$ROOT[test]"; } >"$log" 2>&1 \
+    || { tail -30 "$log" >&2; die "pip install failed; the whole log is in $log"; }
   echo "$want" > "$stamp"
 fi

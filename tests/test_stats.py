@@ -2,11 +2,12 @@ import random
 from itertools import pairwise
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from spectator.model import ClickEvent
-from spectator.transforms.sessionize import Sessionize, chains, edge_times, precombine
+from spectator.transforms.sessionize import Sessionize, chains, edge_times, join_partials, precombine
 from spectator.transforms.stats import SessionStatsFn, merge, stats_of
 from tests.reference import reference_sessions
 
@@ -92,7 +93,8 @@ def test_precombine_emits_stats_once_per_chain():
     assert [t for t, (_, s) in out if s is None] == [GAP - 1, 2 * GAP - 2]
 
 
-def test_sessionize_batch_matches_reference():
+@pytest.mark.parametrize("bounded", [False, True], ids=["session-windows", "bounded-grouping"])
+def test_sessionize_batch_matches_reference(bounded):
     rng = random.Random(11)
     raw = []
     for user in ["a", "b:*", "ü"]:
@@ -105,9 +107,31 @@ def test_sessionize_batch_matches_reference():
     with TestPipeline() as p:
         records = (
             p
-            | beam.Create(events)
+            | beam.Create(events, reshuffle=False)
+            | beam.Reshuffle()  # several bundles, so partials of one session meet only downstream
             | beam.Map(lambda e: beam.window.TimestampedValue(e, e.timestamp_ms / 1000))
-            | Sessionize(GAP / 1000, allowed_lateness_seconds=0, early_firing_seconds=0, bot_threshold=5)
+            | Sessionize(
+                GAP / 1000, allowed_lateness_seconds=0, early_firing_seconds=0, bot_threshold=5, bounded=bounded
+            )
             | beam.Map(lambda r: {k: getattr(r, k) for k in expected[0]})
         )
         assert_that(records, equal_to(expected))
+
+
+def test_partials_from_any_bundle_split_join_into_the_same_sessions():
+    rng = random.Random(9)
+    t, events = 0, []
+    for _ in range(300):
+        t += rng.choice([0, 1, GAP - 1, GAP, GAP + 1, 5000])
+        events.append(ev(t, rng.choice(["/a", "/b"])))
+    whole = [summary(s) for s in join_partials([s for _, (_, s) in precombine(events, GAP, 10, False)], GAP, 10)]
+    assert len(whole) > 10
+    for _ in range(20):
+        rng.shuffle(events)
+        cuts = sorted(rng.sample(range(1, len(events)), 9))
+        partials = [
+            stats
+            for a, b in zip([0, *cuts], [*cuts, len(events)])
+            for _, (_, stats) in precombine(events[a:b], GAP, 10, markers=False)
+        ]
+        assert [summary(s) for s in join_partials(partials, GAP, 10)] == whole
