@@ -148,11 +148,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_produce(args: argparse.Namespace) -> int:
+    from spectator.produce import disorder, ensure_topic, produce, read_jsonl
+
+    if ensure_topic(args.bootstrap_servers, args.topic, args.partitions):
+        print(f"created topic {args.topic} with {args.partitions} partitions", file=sys.stderr)
+    if args.input:
+        pairs = read_jsonl(args.input)
+    else:
+        events = generate(args.users, seed=args.seed, gap_s=args.gap_seconds, bot_share=args.bot_share)
+        pairs = disorder(
+            events,
+            seed=args.seed,
+            out_of_order=args.out_of_order,
+            late=args.late,
+            late_by_ms=int(args.late_by_seconds * 1000),
+            malformed=args.malformed,
+        )
+    count = produce(args.bootstrap_servers, args.topic, pairs, rate=args.rate)
+    print(f"produced {count:,} events to {args.topic} at {args.bootstrap_servers}", file=sys.stderr)
+    return 0
+
+
 def parser() -> Parser:
     top = Parser(prog="spectator", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("run", add_help=False, help="run the pipeline: spectator run --input F --redis-url U (--help)")
     sub.add_parser("generate", help="write a seeded, realistic clickstream as JSONL")
+    prod = sub.add_parser("produce", help="stream a seeded clickstream, or a JSONL file, into Kafka")
     for name, text in [
         ("export", "print every stored session as JSON lines, by user and start"),
         ("sessions", "show one user's session history"),
@@ -171,6 +194,19 @@ def parser() -> Parser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--gap-seconds", type=float, default=1800)
     gen.add_argument("--output", "-o", default="/dev/stdout")
+    prod.add_argument("--bootstrap-servers", default=os.environ.get("SPECTATOR_KAFKA", "127.0.0.1:9092"))
+    prod.add_argument("--topic", default="clicks")
+    prod.add_argument("--partitions", type=int, default=4, help="when the topic has to be created")
+    prod.add_argument("--input", help="a JSONL file to send line by line instead of a generated stream")
+    prod.add_argument("--users", type=int, default=2000)
+    prod.add_argument("--seed", type=int, default=7)
+    prod.add_argument("--gap-seconds", type=float, default=1800, help="the gap the generated sessions respect")
+    prod.add_argument("--rate", type=float, default=0, help="events a second (0: as fast as the broker takes them)")
+    prod.add_argument("--bot-share", type=float, default=0.01, help="share of users that are bots")
+    prod.add_argument("--out-of-order", type=float, default=0.0, help="share of events swapped with the next")
+    prod.add_argument("--late", type=float, default=0.0, help="share of events held back and sent late")
+    prod.add_argument("--late-by-seconds", type=float, default=3600, help="how much event time late events lag")
+    prod.add_argument("--malformed", type=float, default=0.0, help="share of extra malformed payloads")
     return top
 
 
@@ -181,6 +217,7 @@ COMMANDS = {
     "summary": cmd_summary,
     "deadletters": cmd_deadletters,
     "generate": cmd_generate,
+    "produce": cmd_produce,
 }
 
 
