@@ -148,17 +148,23 @@ job_server_jar() {
     (cd "$(dirname "$SPECTATOR_FLINK_JOB_SERVER_JAR")" && echo "$PWD/$(basename "$SPECTATOR_FLINK_JOB_SERVER_JAR")")
     return
   fi
-  local jar=$JAR_DIR/beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_VERSION.jar
+  local name=beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_VERSION.jar
+  local jar=$JAR_DIR/$name beam_cache=$HOME/.apache_beam/cache/jars/$name
+  if [ ! -s "$jar" ] && [ -s "$beam_cache" ]; then  # staged where Beam's own downloader looks
+    mkdir -p "$JAR_DIR" && cp "$beam_cache" "$jar.partial" && mv "$jar.partial" "$jar"
+  fi
   if [ ! -s "$jar" ]; then
     command -v mvn >/dev/null || die "mvn is missing (apt-get install maven)"
     mkdir -p "$JAR_DIR"
     say "fetching $JOB_SERVER_ARTIFACT with Maven"
     local out
-    if ! out=$(mvn -B -q -U "$MVN_DEPENDENCY_PLUGIN:copy" -Dartifact="$JOB_SERVER_ARTIFACT" \
+    if ! out=$(mvn -B -q -U -Dstyle.color=never "$MVN_DEPENDENCY_PLUGIN:copy" -Dartifact="$JOB_SERVER_ARTIFACT" \
                  -DoutputDirectory="$JAR_DIR" -Dmdep.overWriteIfNewer=true 2>&1); then
-      printf '%s\n' "$out" | grep -m1 'ERROR\]' >&2
-      die "could not fetch $JOB_SERVER_ARTIFACT from Maven Central. Without it the FlinkRunner cannot run.
-       Point SPECTATOR_FLINK_JOB_SERVER_JAR at a copy of that jar (same Beam version as the Python SDK)."
+      printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -m1 'ERROR\]' >&2
+      die "could not fetch $JOB_SERVER_ARTIFACT from Maven Central (the repository
+       reachable here serves no beam-runners-flink-* artifact, 2.56 to 2.75 tried). Without it the FlinkRunner
+       cannot run. Point SPECTATOR_FLINK_JOB_SERVER_JAR at a copy of that jar (same Beam version as
+       the Python SDK), or put it in $beam_cache."
     fi
   fi
   [ -s "$jar" ] || die "Maven reported success but $jar is missing"
@@ -182,11 +188,15 @@ write_conf() {
 
 start_daemon() {  # start_daemon jobmanager|taskmanager PIDFILE
   local what=$1 pidfile=$2
-  # start-foreground execs into the JVM, so $! is the JVM's pid; setsid keeps it out of our
-  # process group, so a Ctrl-C on the caller does not take the cluster down.
+  # The daemon runs in a session of its own (setsid), so a Ctrl-C on the caller does not reach it
+  # and `down` can signal its whole process group. The pid written is the session leader's, which
+  # start-foreground turns into the JVM (exec).
+  rm -f "$pidfile"
   FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid FLINK_IDENT_STRING=spectator \
-    setsid "$FLINK_HOME/bin/$what.sh" start-foreground </dev/null >"$LOG_DIR/$what.console" 2>&1 &
-  echo $! > "$pidfile"
+    setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$FLINK_HOME/bin/$what.sh" start-foreground \
+    </dev/null >"$LOG_DIR/$what.console" 2>&1 &
+  for _ in $(seq 50); do [ -s "$pidfile" ] && return 0; sleep 0.1; done
+  die "could not start the Flink $what (no pid after 5s)"
 }
 
 log_tail() {
@@ -203,7 +213,24 @@ taskmanagers() {  # number of TaskManagers the REST API reports, or nothing
   http_get "$REST_URL/overview" | sed -n 's/.*"taskmanagers":\([0-9]*\).*/\1/p'
 }
 
-ours_running() { pid_alive "$JM_PID" || pid_alive "$TM_PID"; }
+group_alive() { [ -f "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null; }
+
+ours_running() { group_alive "$JM_PID" || group_alive "$TM_PID"; }
+
+stop_group() {  # stop_group PIDFILE [SECONDS]: TERM the process group, then KILL after a grace period
+  # Each daemon runs in its own session (setsid), so its pid is also its process group: this also
+  # reaches the start-up subshells of Flink's bin/ scripts, which a kill of the pid alone orphans.
+  local pidfile=$1 grace=${2:-30} pid
+  group_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+  pid=$(cat "$pidfile")
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq $((grace * 10))); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 -- "-$pid" 2>/dev/null; then
+    say "process group $pid did not stop within ${grace}s; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
 
 up() {
   if pid_alive "$JM_PID" && pid_alive "$TM_PID" && [ "$(taskmanagers)" -ge 1 ] 2>/dev/null; then
@@ -225,7 +252,7 @@ up() {
   start_daemon taskmanager "$TM_PID"
   local n=""
   while [ $((SECONDS - t0)) -lt "$WAIT_SECONDS" ]; do
-    if ! pid_alive "$JM_PID" || ! pid_alive "$TM_PID"; then
+    if ! group_alive "$JM_PID" || ! group_alive "$TM_PID"; then
       log_tail; down >/dev/null 2>&1; die "Flink exited during start-up (logs in $LOG_DIR)"
     fi
     n=$(taskmanagers || true)
@@ -242,8 +269,8 @@ up() {
 down() {
   if ! ours_running; then rm -f "$JM_PID" "$TM_PID"; say "Flink is not running (not started by this script)"; return; fi
   # TaskManager first, so the JobManager does not log it as lost and try to restart jobs.
-  stop_pid "$TM_PID" 30
-  stop_pid "$JM_PID" 30
+  stop_group "$TM_PID" 30
+  stop_group "$JM_PID" 30
   say "Flink down"
 }
 
@@ -263,9 +290,16 @@ status() {
   [ -f "$FLINK_HOME/.assembled" ] && echo "flink: $FLINK_VERSION assembled in $FLINK_HOME" || echo "flink: not assembled yet"
 }
 
+with_lock() {  # one up/down at a time
+  mkdir -p "$FRUN"
+  exec 8>"$FRUN/.lock"
+  flock -w 300 8 || die "another scripts/flink.sh up/down holds $FRUN/.lock"
+  "$@"
+}
+
 case ${1:-status} in
-  up) up ;;
-  down) down ;;
+  up) with_lock up ;;
+  down) with_lock down ;;
   status) status ;;
   jar) job_server_jar ;;
   assemble) assemble; echo "$FLINK_HOME" ;;

@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from spectator.model import BadEvent, DeadLetter, parse_event
 
@@ -16,6 +17,7 @@ DEAD_LETTERS = "dead_letters"
 # A raw event and where it came from ("file.jsonl:12", "topic/partition@offset").
 RawEvent = tuple[str, bytes | str]
 log = logging.getLogger(__name__)
+GLOBAL_WINDOWS = (beam.window.GlobalWindow(),)  # made once: GlobalWindow() is slow to construct
 
 
 def _text(payload: bytes | str) -> str:
@@ -33,7 +35,7 @@ class _ParseDoFn(beam.DoFn):
     def start_bundle(self) -> None:
         self.seen = 0
 
-    def process(self, element: RawEvent) -> Iterator[beam.window.TimestampedValue | TaggedOutput]:
+    def process(self, element: RawEvent) -> Iterator[WindowedValue | TaggedOutput]:
         origin, payload = element
         self.seen += 1
         if self.progress_every and self.seen % self.progress_every == 0:
@@ -46,7 +48,9 @@ class _ParseDoFn(beam.DoFn):
             yield TaggedOutput(DEAD_LETTERS, DeadLetter(_text(payload), str(e), e.code, origin))
             return
         self.parsed.inc()
-        yield beam.window.TimestampedValue(event, Timestamp(micros=event.timestamp_ms * 1000))
+        # Raw events come straight from a source, in the global window. A TimestampedValue would
+        # have its window assigned again, which costs more than the parsing.
+        yield WindowedValue(event, Timestamp(micros=event.timestamp_ms * 1000), GLOBAL_WINDOWS)
 
 
 class ParseEvents(beam.PTransform):

@@ -12,6 +12,7 @@ from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from spectator.model import PANE_NAMES, ClickEvent, SessionRecord
+from spectator.transforms.parse import GLOBAL_WINDOWS
 from spectator.transforms.stats import SessionStats, SessionStatsFn, add_event, merge
 
 Partial = tuple[str, SessionStats | None]
@@ -93,7 +94,7 @@ class _PreCombineDoFn(beam.DoFn):
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for events in self.buffer.values():
             for t_ms, partial in precombine(events, self.gap_ms, self.bot_threshold, self.markers):
-                yield WindowedValue(partial, Timestamp(micros=t_ms * 1000), [window.GlobalWindow()])
+                yield WindowedValue(partial, Timestamp(micros=t_ms * 1000), GLOBAL_WINDOWS)
         self.buffer = {}
 
 
