@@ -14,10 +14,19 @@ setup(
         "redis>=5,<8",
         "kafka-python>=2.0.2",
         "google-cloud-dataflow-client>=0.8",
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
     ],
     extras_require={
         "gcp": ["apache-beam[gcp]==2.73.0"],
-        "test": ["pytest>=8", "ruff>=0.6"],
+        "test": [
+            "apache-beam[gcp]==2.73.0",
+            "pytest>=8",
+            "ruff>=0.6",
+            "httpx>=0.27",
+            "schemathesis>=3.30",
+            "playwright>=1.45",
+        ],
     },
     entry_points={"console_scripts": ["spectator=spectator.cli:main"]},
 )
