@@ -7,7 +7,10 @@ setup(
     version="0.1.0",
     description="Follow every user of a website through their sessions: Kafka -> Beam -> Redis.",
     packages=find_packages(include=["spectator", "spectator.*"]),
-    package_data={"spectator.io": ["*.lua"]},
+    package_data={
+        "spectator.io": ["*.lua"],
+        "spectator.explorer": ["static/*.html", "static/*.js", "static/*.css", "static/vendor/*"],
+    },
     python_requires=">=3.10",
     install_requires=[
         "apache-beam==2.73.0",

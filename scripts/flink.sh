@@ -194,7 +194,7 @@ start_daemon() {  # start_daemon jobmanager|taskmanager PIDFILE
   rm -f "$pidfile"
   FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid FLINK_IDENT_STRING=spectator \
     setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$FLINK_HOME/bin/$what.sh" start-foreground \
-    </dev/null >"$LOG_DIR/$what.console" 2>&1 &
+    </dev/null >"$LOG_DIR/$what.console" 2>&1 8>&- 9>&- &   # 8, 9: our lock files
   for _ in $(seq 50); do [ -s "$pidfile" ] && return 0; sleep 0.1; done
   die "could not start the Flink $what (no pid after 5s)"
 }

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import redis
 
+from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
 from spectator.generate import generate, write_jsonl
 from spectator.pipeline.options import SpectatorOptions, UsageError, _BeamArgumentParser, parse_options
 from spectator.store import DEFAULT_PREFIX, SessionStore, connect, redact
@@ -170,18 +171,27 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from spectator.explorer import serve  # FastAPI and uvicorn load only for `serve`
+
+    serve(args.redis_url, args.key_prefix, args.host, args.port)
+    return 0
+
+
 def parser() -> Parser:
     top = Parser(prog="spectator", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("run", add_help=False, help="run the pipeline: spectator run --input F --redis-url U (--help)")
     sub.add_parser("generate", help="write a seeded, realistic clickstream as JSONL")
     prod = sub.add_parser("produce", help="stream a seeded clickstream, or a JSONL file, into Kafka")
+    add_dataflow_parser(sub)
     for name, text in [
         ("export", "print every stored session as JSON lines, by user and start"),
         ("sessions", "show one user's session history"),
         ("top", "show the engagement leaderboard"),
         ("summary", "show totals over every stored session"),
         ("deadletters", "show the events the pipeline rejected"),
+        ("serve", "serve the session explorer: a web page and a read-only JSON API"),
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="default: $SPECTATOR_REDIS_URL or %(default)s")
@@ -189,6 +199,8 @@ def parser() -> Parser:
     sub.choices["sessions"].add_argument("user_id")
     sub.choices["top"].add_argument("-n", type=int, default=10, help="how many users")
     sub.choices["deadletters"].add_argument("-n", type=int, default=20, help="how many, newest first")
+    sub.choices["serve"].add_argument("--host", default="127.0.0.1", help="default: %(default)s (loopback only)")
+    sub.choices["serve"].add_argument("--port", type=int, default=8000)
     gen = sub.choices["generate"]
     gen.add_argument("--users", type=int, default=2000)
     gen.add_argument("--seed", type=int, default=7)
@@ -218,6 +230,8 @@ COMMANDS = {
     "deadletters": cmd_deadletters,
     "generate": cmd_generate,
     "produce": cmd_produce,
+    "serve": cmd_serve,
+    "dataflow": run_dataflow,
 }
 
 

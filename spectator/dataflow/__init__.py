@@ -1,0 +1,1 @@
+"""Google Cloud Dataflow: the Flex Template launcher and the `spectator dataflow` commands."""
