@@ -15,7 +15,7 @@ setup(
     install_requires=[
         "apache-beam==2.73.0",
         "redis>=5,<8",
-        "kafka-python>=2.0.2",
+        "kafka-python>=3.0,<4",
         "google-cloud-dataflow-client>=0.8",
         "fastapi>=0.110",
         "uvicorn>=0.29",

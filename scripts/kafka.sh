@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# kafka.sh up|down|status|fetch|jar|env|logs: a single-node Apache Kafka (KRaft: broker and controller
-# in one JVM) on 127.0.0.1, run from plain Maven Central jars, plus the Beam KafkaIO expansion service
-# jar that Beam's Python ReadFromKafka needs.
+# kafka.sh up|down|status|reset|fetch|jar|env|logs: a single-node Apache Kafka (KRaft: broker and
+# controller in one JVM) on 127.0.0.1, run from plain Maven Central jars, plus the Beam KafkaIO expansion
+# service jar that Beam's Python ReadFromKafka needs. `scripts/kafka.sh` alone prints this help.
 #
 #   up      fetch what is missing, format the storage once, start the broker, wait until it serves
 #           (reuses a broker that this script started; fails if the port belongs to something else)
 #   down    stop the broker that this script started (TERM, then KILL after a grace period)
 #   status  say whether it runs, with pid and port (always exits 0)
+#   reset   stop it and delete its data (topics, committed offsets)
 #   fetch   only fetch the Kafka jars and build the expansion service jar (no-op when cached)
 #   jar     print the absolute path of the expansion service jar (fetching it if needed)
 #   env     print shell exports for other scripts: eval "$(scripts/kafka.sh env)"
@@ -90,11 +91,14 @@ mvn_quiet() {  # mvn_quiet ARGS...: runs Maven, prints its output only when it f
   rm -f "$log"
 }
 
-with_lock() {  # with_lock NAME CMD...: one fetch at a time per cache
+with_lock() {  # with_lock NAME CMD...: one fetch (or one up/down) at a time per cache
   local lock=$CACHE/.$1.lock
   shift
   if command -v flock >/dev/null; then
-    (flock 9 && "$@") 9>"$lock"
+    (
+      flock -w 900 9 || die "timed out waiting for $lock"
+      "$@"
+    ) 9>"$lock"
   else
     "$@"
   fi
@@ -114,7 +118,7 @@ fetch_kafka() {
   rm -rf "$KAFKA_LIBS"
   mv "$tmp" "$KAFKA_LIBS"
   echo "$want" >"$stamp"
-  say "Kafka $KAFKA_VERSION: $(ls "$KAFKA_LIBS" | wc -l) jars in $KAFKA_LIBS ($((SECONDS - start)) s)"
+  say "Kafka $KAFKA_VERSION: $(find "$KAFKA_LIBS" -name "*.jar" | wc -l) jars in $KAFKA_LIBS ($((SECONDS - start)) s)"
 }
 
 # Beam's Python SDK would download org.apache.beam:beam-sdks-java-io-expansion-service:<beam>, a shaded
@@ -127,7 +131,9 @@ fetch_expansion_service() {
   src=$es_dir/src/LocalExpansionService.java
   want="$ES_NAME kafka-clients-$KAFKA_VERSION $(sha "$es_dir/pom.xml" "$src")"
   [ -f "$ES_JAR" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
-  command -v javac >/dev/null && command -v jar >/dev/null || die "javac and jar (a JDK 17) are needed"
+  if ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
+    die "javac and jar are needed (a JDK 17: apt-get install openjdk-17-jdk-headless)"
+  fi
   say "fetching the Beam $BEAM_VERSION KafkaIO expansion service (expansion-service + io-kafka) from Maven Central"
   local start=$SECONDS tmp=$JARS_DIR/$ES_NAME.tmp
   rm -rf "$tmp"
@@ -150,7 +156,7 @@ fetch_expansion_service() {
   mv "$tmp/$ES_NAME.jar" "$ES_JAR"
   rm -rf "$tmp"
   echo "$want" >"$stamp"
-  say "expansion service: $ES_JAR (+ $(ls "$ES_LIBS" | wc -l) jars, $((SECONDS - start)) s)"
+  say "expansion service: $ES_JAR (+ $(find "$ES_LIBS" -name "*.jar" | wc -l) jars, $((SECONDS - start)) s)"
 }
 
 fetch_all() {
@@ -258,7 +264,7 @@ cmd_up() {
   # non-interactive script leads no process group, so setsid execs in place and $! is java's pid.
   java_args
   (
-    exec </dev/null >>"$LOG_DIR/kafka.out" 2>&1
+    exec </dev/null >>"$LOG_DIR/kafka.out" 2>&1 9>&-
     exec setsid java "${JAVA_ARGS[@]}" kafka.Kafka "$PROPS"
   ) &
   pid=$!
@@ -270,7 +276,7 @@ cmd_up() {
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$PIDFILE" "$PORTFILE"
       die "Kafka exited during start-up. Last lines of $LOG_DIR/server.log and kafka.out:
-$(tail -n 25 "$LOG_DIR/server.log" 2>/dev/null)
+$(tail -c "+$log_from" "$LOG_DIR/server.log" 2>/dev/null | tail -n 25)
 $(tail -n 10 "$LOG_DIR/kafka.out" 2>/dev/null)"
     fi
     if port_open "$PORT" && tail -c "+$log_from" "$LOG_DIR/server.log" 2>/dev/null | grep -q "Kafka Server started"; then
@@ -278,7 +284,7 @@ $(tail -n 10 "$LOG_DIR/kafka.out" 2>/dev/null)"
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       local tail_lines
-      tail_lines=$(tail -n 25 "$LOG_DIR/server.log" 2>/dev/null)
+      tail_lines=$(tail -c "+$log_from" "$LOG_DIR/server.log" 2>/dev/null | tail -n 25)
       cmd_down >/dev/null 2>&1 || true
       die "Kafka did not come up on $HOST:$PORT within ${START_TIMEOUT}s (stopped it). Last lines of $LOG_DIR/server.log:
 $tail_lines"
@@ -342,9 +348,16 @@ usage() {
   exit 2
 }
 
+cmd_reset() {  # stop the broker and delete its data (topics, offsets); the next 'up' formats anew
+  cmd_down
+  rm -rf "$DATA_DIR" "$RUN_DIR/cluster.id"
+  say "Kafka data deleted ($DATA_DIR)"
+}
+
 case ${1:-} in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) with_lock up cmd_up ;;
+  down) with_lock up cmd_down ;;
+  reset) with_lock up cmd_reset ;;
   status) cmd_status ;;
   fetch) fetch_all ;;
   jar)

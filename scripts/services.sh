@@ -23,9 +23,15 @@ redis_status() {
   else echo "redis: stopped"; fi
 }
 
+# Kafka and Flink have scripts of their own; this one only dispatches to them.
+kafka_up() { "$ROOT/scripts/kafka.sh" up; }
+kafka_down() { "$ROOT/scripts/kafka.sh" down; }
+kafka_status() { "$ROOT/scripts/kafka.sh" status; }
+
 action=${1:-status}; shift || true
-names=("$@"); [ ${#names[@]} -gt 0 ] || names=(redis)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(redis kafka)
+[ "$action" = down ] && names=($(printf '%s\n' "${names[@]}" | tac))  # stop in reverse order
 case $action in
   up|down|status) for name in "${names[@]}"; do "${name}_${action}"; done ;;
-  *) die "usage: $0 up|down|status [redis]" ;;
+  *) die "usage: $0 up|down|status [redis] [kafka]" ;;
 esac

@@ -67,9 +67,17 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         parser.print_help()
         return 0
     from spectator.pipeline.build import run  # Beam is slow to import; only `run` needs it
+    from spectator.transforms.read import check_source
 
     options = parse_options(argv)
     opts = options.view_as(SpectatorOptions)
+    check_source(opts)
+    if opts.bootstrap_servers:
+        from spectator.kafka_admin import missing_topics
+
+        missing = missing_topics(opts.bootstrap_servers, opts.topic.split(","))
+        if missing:
+            raise UsageError(f"topic(s) {', '.join(missing)} do not exist at {opts.bootstrap_servers}")
     store = open_store(argparse.Namespace(redis_url=opts.redis_url, key_prefix=opts.key_prefix))
     started = time.monotonic()
     result = run(options)
@@ -150,7 +158,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from spectator.produce import disorder, ensure_topic, produce, read_jsonl
+    from spectator.kafka_admin import ensure_topic
+    from spectator.produce import disorder, produce, read_jsonl
 
     if ensure_topic(args.bootstrap_servers, args.topic, args.partitions):
         print(f"created topic {args.topic} with {args.partitions} partitions", file=sys.stderr)
@@ -237,7 +246,12 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Beam's, kafka-python's and the Java worker's logs (the last arrive on the root logger) are
+    # noise on a terminal: their failures reach the user as our one-line errors. Set
+    # SPECTATOR_LOG_LEVEL=INFO to see them.
+    logging.basicConfig(
+        level=os.environ.get("SPECTATOR_LOG_LEVEL", "CRITICAL"), format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("spectator").setLevel(logging.INFO)
     try:
         args, rest = parser().parse_known_args(argv)

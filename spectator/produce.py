@@ -9,33 +9,13 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from spectator.kafka_admin import BOOTSTRAP_TIMEOUT_MS, BrokerUnavailable
 
 log = logging.getLogger(__name__)
 MALFORMED = [b"{not json", b'{"user_id": "x"}', b'{"user_id": "", "timestamp": 1}', b"[]", b"\xff\xfe"]
-
-
-class BrokerUnavailable(ConnectionError):
-    pass
-
-
-def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
-    """Creates the topic if it is missing; True if it was created."""
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, client_id="spectator-admin")
-    except (NoBrokersAvailable, KafkaError) as e:
-        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {e}") from None
-    try:
-        if topic in admin.list_topics():
-            return False
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        return True
-    except TopicAlreadyExistsError:
-        return False
-    finally:
-        admin.close()
 
 
 def disorder(
@@ -105,12 +85,13 @@ def produce(bootstrap: str, topic: str, pairs: Iterable[tuple[str, bytes]], rate
     try:
         producer = KafkaProducer(
             bootstrap_servers=bootstrap,
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
             acks="all",
             enable_idempotence=True,  # a retried send is not written twice
             linger_ms=20,
             request_timeout_ms=15_000,
         )
-    except (NoBrokersAvailable, KafkaError) as e:
+    except KafkaError as e:
         raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {e}") from None
     started = last_report = time.monotonic()
     sent = 0

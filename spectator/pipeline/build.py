@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from spectator.io.kafka import commit_read_offsets
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
 from spectator.pipeline.options import SpectatorOptions
 from spectator.transforms.parse import ParseEvents
@@ -21,7 +22,9 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
         batch_size=opts.redis_batch_size,
         retry_seconds=opts.redis_retry_seconds,
     )
-    parsed = p | "ReadClickEvents" >> ReadClickEvents(opts.input) | "ParseEvents" >> ParseEvents(opts.progress_every)
+    parsed = (
+        p | "ReadClickEvents" >> ReadClickEvents(opts, streaming) | "ParseEvents" >> ParseEvents(opts.progress_every)
+    )
     parsed.dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(max_len=opts.deadletter_max_len, **redis_args)
     (
         parsed.events
@@ -38,10 +41,18 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
 
 
 def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
-    """Build and run the pipeline; waits for a bounded run to finish."""
-    p = beam.Pipeline(options=options)
-    build(p, options)
-    result = p.run()
-    if not options.view_as(StandardOptions).streaming:
-        result.wait_until_finish()
-    return result
+    """Build and run the pipeline until it finishes; on Dataflow, submit it and return.
+
+    After a bounded Kafka read succeeds, the offsets it read are committed (see io/kafka.py).
+    """
+    if "Dataflow" in str(options.view_as(StandardOptions).runner):
+        p = beam.Pipeline(options=options)
+        build(p, options)
+        return p.run()
+    # `with` is what lets Beam start a jar's expansion service with a loopback Java worker.
+    with beam.Pipeline(options=options) as p:
+        build(p, options)
+    opts = options.view_as(SpectatorOptions)
+    if opts.bootstrap_servers and not options.view_as(StandardOptions).streaming:
+        commit_read_offsets(p.result, opts.bootstrap_servers, opts.consumer_group)
+    return p.result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from spectator.store import DEFAULT_PREFIX
@@ -28,6 +30,35 @@ class SpectatorOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument("--input", help="JSONL file or glob (.gz allowed) to replay instead of reading Kafka.")
+        parser.add_argument("--bootstrap_servers", "--bootstrap-servers", help="Kafka brokers host:port[,...] to read.")
+        parser.add_argument("--topic", help="Kafka topic(s) to read, comma-separated.")
+        parser.add_argument(
+            "--consumer_group",
+            "--consumer-group",
+            default="spectator",
+            help="Kafka consumer group whose committed offsets a run starts from.",
+        )
+        parser.add_argument(
+            "--max_read_time_seconds",
+            "--max-read-time-seconds",
+            type=_positive[int],
+            default=None,
+            help="Bounded Kafka read (DirectRunner): stop after this long per partition (default 10).",
+        )
+        parser.add_argument(
+            "--max_records",
+            "--max-records",
+            type=_positive[int],
+            default=None,
+            help="Bounded Kafka read: stop after this many records (waits until they arrive).",
+        )
+        parser.add_argument(
+            "--expansion_service",
+            "--expansion-service",
+            default=os.environ.get("SPECTATOR_EXPANSION_SERVICE"),
+            help="KafkaIO expansion service: host:port of a running one, or its jar "
+            "(scripts/kafka.sh jar). Default: $SPECTATOR_EXPANSION_SERVICE, else Beam's own.",
+        )
         parser.add_argument(
             "--redis_url",
             "--redis-url",

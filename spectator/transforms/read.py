@@ -5,16 +5,45 @@ from __future__ import annotations
 import apache_beam as beam
 
 from spectator.io.files import ReadEventLines
+from spectator.io.kafka import ReadKafkaEvents
+from spectator.pipeline.options import SpectatorOptions, UsageError
+
+DEFAULT_MAX_READ_TIME_S = 10
+
+
+def check_source(opts: SpectatorOptions) -> None:
+    """Exactly one source: --input, or --bootstrap-servers with --topic."""
+    kafka = bool(opts.bootstrap_servers or opts.topic)
+    if opts.input and kafka:
+        raise UsageError("choose one source: --input FILE, or --bootstrap-servers with --topic")
+    if kafka and not (opts.bootstrap_servers and opts.topic):
+        raise UsageError("reading Kafka needs both --bootstrap-servers and --topic")
+    if not opts.input and not kafka:
+        raise UsageError("no input: pass --input FILE.jsonl, or --bootstrap-servers H:P --topic T")
 
 
 class ReadClickEvents(beam.PTransform):
-    """Raw events as (origin, payload) pairs, from `input` files."""
+    """Raw events as (origin, payload) pairs, from `--input` files or Kafka."""
 
-    def __init__(self, input_pattern: str | None):
+    def __init__(self, opts: SpectatorOptions, streaming: bool):
         super().__init__()
-        self.input_pattern = input_pattern
+        check_source(opts)
+        self.opts = opts
+        self.streaming = streaming
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        if not self.input_pattern:
-            raise ValueError("no input: pass --input FILE.jsonl")
-        return pbegin | "ReadEventLines" >> ReadEventLines(self.input_pattern)
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bytes]]:
+        opts = self.opts
+        if opts.input:
+            return pbegin | "ReadEventLines" >> ReadEventLines(opts.input)
+        max_read_time = opts.max_read_time_seconds
+        if not self.streaming and max_read_time is None and opts.max_records is None:
+            max_read_time = DEFAULT_MAX_READ_TIME_S  # a bounded run must stop somewhere
+        return pbegin | "ReadKafkaEvents" >> ReadKafkaEvents(
+            opts.bootstrap_servers,
+            [t.strip() for t in opts.topic.split(",") if t.strip()],
+            opts.consumer_group,
+            streaming=self.streaming,
+            expansion_service=opts.expansion_service,
+            max_num_records=opts.max_records,
+            max_read_time=max_read_time,
+        )

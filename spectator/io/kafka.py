@@ -1,0 +1,112 @@
+"""ReadKafkaEvents: Kafka records -> (origin, payload) pairs for ParseEvents, via Beam's KafkaIO.
+
+Offsets: a streaming job commits them when a bundle is finalized (checkpointed on Flink and
+Dataflow). A bounded read on the DirectRunner cannot do that safely: KafkaIO commits when its
+Java read step finishes, before the Python steps have written anything. So there the read
+records the highest offset of each partition in a metric, and `commit_read_offsets` commits
+them once the whole pipeline has succeeded. A failed run commits nothing; its rerun reads the
+same records, and the idempotent Redis upsert makes that harmless.
+"""
+
+from __future__ import annotations
+
+import os
+
+import apache_beam as beam
+from apache_beam.io.kafka import ReadFromKafka
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+from apache_beam.transforms.external import JavaJarExpansionService
+
+OFFSETS_NAMESPACE = "spectator.kafka_offsets"
+
+
+def _tag_origin(record: beam.Row) -> tuple[str, bytes]:
+    # One distribution per partition; its max is the last offset this run read there.
+    Metrics.distribution(OFFSETS_NAMESPACE, f"{record.topic}\t{record.partition}").update(record.offset)
+    return f"{record.topic}/{record.partition}@{record.offset}", record.value
+
+
+def expansion_service(address_or_jar: str | None):
+    """A running service ("host:port"), a jar Beam starts itself, or None for Beam's default."""
+    if address_or_jar and address_or_jar.endswith(".jar"):
+        if not os.path.exists(address_or_jar):
+            raise FileNotFoundError(f"expansion service jar {address_or_jar} does not exist (scripts/kafka.sh jar)")
+        return JavaJarExpansionService(address_or_jar)
+    return address_or_jar or None
+
+
+class ReadKafkaEvents(beam.PTransform):
+    """Every record of `topics` as (topic/partition@offset, value), read by consumer group `group_id`.
+
+    `streaming` commits offsets on bundle finalization; otherwise the read stops after
+    `max_read_time` seconds per partition (or `max_num_records`) and offsets are committed with
+    `commit_read_offsets` after the run.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: list[str],
+        group_id: str,
+        streaming: bool,
+        expansion_service: str | None = None,
+        max_num_records: int | None = None,
+        max_read_time: int | None = None,
+    ):
+        super().__init__()
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self.group_id = group_id
+        self.streaming = streaming
+        self.expansion_service = expansion_service
+        self.max_num_records = max_num_records
+        self.max_read_time = max_read_time
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bytes]]:
+        consumer_config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "group.id": self.group_id,
+            "enable.auto.commit": "false",
+            "auto.offset.reset": "earliest",
+        }
+        return (
+            pbegin
+            | "ReadFromKafka"
+            >> ReadFromKafka(
+                consumer_config=consumer_config,
+                topics=self.topics,
+                with_metadata=True,
+                commit_offset_in_finalize=self.streaming,
+                max_num_records=self.max_num_records,
+                max_read_time=self.max_read_time,
+                expansion_service=expansion_service(self.expansion_service),
+            )
+            | "TagOrigin" >> beam.Map(_tag_origin)
+        )
+
+
+def read_offsets(result: PipelineResult) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the next offset to read, from a finished run's metrics."""
+    offsets = {}
+    for dist in result.metrics().query(MetricsFilter().with_namespace(OFFSETS_NAMESPACE))["distributions"]:
+        if dist.committed and dist.committed.count:
+            topic, partition = dist.key.metric.name.split("\t")
+            offsets[(topic, int(partition))] = dist.committed.max + 1
+    return offsets
+
+
+def commit_read_offsets(result: PipelineResult, bootstrap_servers: str, group_id: str) -> dict[tuple[str, int], int]:
+    """Commits what a successful bounded run read, so the next run starts after it."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    offsets = read_offsets(result)
+    if offsets:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False)
+        try:
+            consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+        finally:
+            consumer.close()
+    return offsets
