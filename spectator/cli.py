@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -66,12 +67,18 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         SpectatorOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
+    from spectator.dataflow.validate import check_dataflow_options, is_dataflow
     from spectator.pipeline.build import run  # Beam is slow to import; only `run` needs it
     from spectator.transforms.read import check_source
 
     options = parse_options(argv)
     opts = options.view_as(SpectatorOptions)
     check_source(opts)
+    if is_dataflow(options):
+        check_dataflow_options(options)
+        result = run(options)
+        print(f"submitted Dataflow job {result.job_id()}; follow it with: spectator dataflow status {result.job_id()}")
+        return 0
     if opts.bootstrap_servers:
         from spectator.kafka_admin import missing_topics
 
@@ -90,6 +97,14 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         f"{counters.get('dead_letters', 0):,} dead letters"
     )
     print(summary_text(store))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
+    from spectator.dataflow.validate import dry_run, summary
+
+    job, options = dry_run(argv)
+    print(json.dumps(summary(job, options), indent=2, default=str))
     return 0
 
 
@@ -191,6 +206,7 @@ def parser() -> Parser:
     top = Parser(prog="spectator", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("run", add_help=False, help="run the pipeline: spectator run --input F --redis-url U (--help)")
+    sub.add_parser("validate", add_help=False, help="build the Dataflow job offline (--dry_run) and summarize it")
     sub.add_parser("generate", help="write a seeded, realistic clickstream as JSONL")
     prod = sub.add_parser("produce", help="stream a seeded clickstream, or a JSONL file, into Kafka")
     add_dataflow_parser(sub)
@@ -257,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         args, rest = parser().parse_known_args(argv)
         if args.command == "run":
             return cmd_run(args, rest)
+        if args.command == "validate":
+            return cmd_validate(args, rest)
         if rest:
             raise UsageError(f"spectator {args.command}: unrecognized arguments: {' '.join(rest)}")
         return COMMANDS[args.command](args)
