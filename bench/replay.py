@@ -9,17 +9,14 @@ is its own. Needs the Redis of scripts/services.sh (the project's variant writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
-import sys
-import time
 from collections import defaultdict
 
 import apache_beam as beam
+import redis
 from apache_beam.transforms import trigger, window
 
+from bench.common import measure, print_table, run_child
 from spectator.generate import generate, write_jsonl
 from spectator.model import parse_event
 from spectator.transforms.sessionize import chains
@@ -94,14 +91,6 @@ def project(path: str, redis_url: str) -> int:
     return 0
 
 
-def child(variant: str, path: str, redis_url: str) -> None:
-    started = time.perf_counter()
-    {"project": lambda: project(path, redis_url), "naive": lambda: naive(path), "plain": lambda: plain(path)}[variant]()
-    seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
@@ -110,36 +99,17 @@ def main() -> None:
     ap.add_argument("--variants", default="project,naive,plain")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    variants = {"project": lambda: project(args.path, args.redis_url), "naive": lambda: naive(args.path)}
+    variants["plain"] = lambda: plain(args.path)
     if args.child:
-        return child(args.child, args.path, args.redis_url)
+        return measure(variants[args.child])
 
     events = generate(max(args.events // 20, 1), seed=1)
-    n = write_jsonl(args.path, (e for i, e in zip(range(args.events), events)))
-    import redis
-
+    n = write_jsonl(args.path, (e for _, e in zip(range(args.events), events)))
     client = redis.Redis.from_url(args.redis_url)
-    results = {}
-    for variant in args.variants.split(","):
-        client.flushdb()
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.replay",
-            "--child",
-            variant,
-            "--path",
-            args.path,
-            "--redis-url",
-            args.redis_url,
-        ]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        results[variant] = json.loads(out.strip().splitlines()[-1])
-    print(f"{n:,} events, {os.cpu_count()} cores, DirectRunner (FnApiRunner, 1 worker)")
-    print(f"{'variant':<10}{'seconds':>10}{'events/s':>12}{'peak MB':>10}{'vs naive':>10}")
-    base = results.get("naive", {}).get("seconds")
-    for variant, r in results.items():
-        ratio = f"{base / r['seconds']:.1f}x" if base else "-"
-        print(f"{variant:<10}{r['seconds']:>10.1f}{n / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}{ratio:>10}")
+    child_args = ["--path", args.path, "--redis-url", args.redis_url]
+    results = {v: run_child("bench.replay", v, child_args, client.flushdb) for v in args.variants.split(",")}
+    print_table("file replay on the DirectRunner (FnApiRunner, 1 worker)", n, results, base="naive")
 
 
 if __name__ == "__main__":
