@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-apt_install redis-server
+apt_install redis-server openssl
 "$ROOT/scripts/chromium.sh"  # Debian's chromium, for the explorer's browser test
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating the Python environment in $VENV"

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -110,33 +111,44 @@ def test_writes_wait_for_redis_to_come_back(tmp_path):
         proc.wait()
 
 
-def test_password_url(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            shutil.which("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--requirepass",
-            "s3cret",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+@contextmanager
+def redis_server(tmp_path, *flags):
+    """A throwaway real redis-server on loopback with extra flags (it has to say its port)."""
+    server = [shutil.which("redis-server"), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path), *flags]
+    proc = subprocess.Popen(server, stdout=subprocess.DEVNULL)
     try:
-        url = f"redis://:s3cret@127.0.0.1:{port}/0"
-        fn = _UpsertSessionsDoFn(url, "p:", batch_size=10, retry_seconds=5, ttl_seconds=0)
-        fn.setup()
-        fn.start_bundle()
-        fn.process(rec(1, 2, 2))
-        fn.finish_bundle()
-        assert fn.client.zscore("p:top", "u") == 2
-        fn.teardown()
+        yield
     finally:
         proc.terminate()
         proc.wait()
+
+
+def write_one(url):
+    fn = _UpsertSessionsDoFn(url, "p:", batch_size=10, retry_seconds=10, ttl_seconds=0)
+    fn.setup()
+    fn.start_bundle()
+    fn.process(rec(1, 2, 2))
+    fn.finish_bundle()
+    score = fn.client.zscore("p:top", "u")
+    fn.teardown()
+    return score
+
+
+def test_password_url(tmp_path):
+    port = free_port()
+    with redis_server(tmp_path, "--port", str(port), "--requirepass", "s3cret"):
+        assert write_one(f"redis://:s3cret@127.0.0.1:{port}/0") == 2
+
+
+def test_tls_url(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    tls = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    tls += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+    with redis_server(tmp_path, *tls):
+        assert write_one(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}&ssl_cert_reqs=required") == 2
