@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# services.sh up|down|status [redis ...]: the local services, on 127.0.0.1, stopping only what
-# this script started (it keeps their pid files under .cache/run).
+# services.sh up|down|status [redis] [kafka] [flink]: the local services, on 127.0.0.1, stopping
+# only what the scripts started (pid files under .cache/run). Default: redis and kafka; Flink only
+# when named, since no Beam job can run on it here (see README).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -27,11 +28,14 @@ redis_status() {
 kafka_up() { "$ROOT/scripts/kafka.sh" up; }
 kafka_down() { "$ROOT/scripts/kafka.sh" down; }
 kafka_status() { "$ROOT/scripts/kafka.sh" status; }
+flink_up() { "$ROOT/scripts/flink.sh" up; }
+flink_down() { "$ROOT/scripts/flink.sh" down; }
+flink_status() { "$ROOT/scripts/flink.sh" status; }
 
 action=${1:-status}; shift || true
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(redis kafka)
 [ "$action" = down ] && names=($(printf '%s\n' "${names[@]}" | tac))  # stop in reverse order
 case $action in
   up|down|status) for name in "${names[@]}"; do "${name}_${action}"; done ;;
-  *) die "usage: $0 up|down|status [redis] [kafka]" ;;
+  *) die "usage: $0 up|down|status [redis] [kafka] [flink]" ;;
 esac

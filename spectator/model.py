@@ -62,48 +62,41 @@ def parse_timestamp(value: Any) -> int:
     return ms
 
 
-def _optional_str(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise BadEvent("bad_field", f"{name} must be a string, got {type(value).__name__}")
-
-
 def parse_event(payload: str | bytes) -> ClickEvent:
     """Parse one raw event; raises BadEvent with a reason when it breaks the contract."""
     try:
         obj = json.loads(payload.decode() if isinstance(payload, bytes) else payload)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadEvent("invalid_json", f"not valid UTF-8 JSON: {e}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise BadEvent("not_object", f"event must be a JSON object, got {type(obj).__name__}")
     if not KNOWN_FIELDS.issuperset(obj):
         raise BadEvent("unknown_field", f"unknown field(s): {', '.join(sorted(obj.keys() - KNOWN_FIELDS))}")
-    if "user_id" not in obj:
-        raise BadEvent("missing_user_id", "user_id is missing")
-    user_id = obj["user_id"]
-    if type(user_id) is int:  # not bool, a subclass of int
+    user_id = obj.get("user_id")
+    if type(user_id) is not str:  # the common case first: this runs once per event
+        if "user_id" not in obj:
+            raise BadEvent("missing_user_id", "user_id is missing")
+        if type(user_id) is not int:  # bool is not accepted: it is a subclass, not int itself
+            raise BadEvent("bad_user_id", "user_id must be a non-empty string or an integer")
         user_id = str(user_id)
-    if type(user_id) is not str or not user_id:
+    if not user_id:
         raise BadEvent("bad_user_id", "user_id must be a non-empty string or an integer")
     if len(user_id) > MAX_USER_ID_LENGTH:
         raise BadEvent("bad_user_id", f"user_id is longer than {MAX_USER_ID_LENGTH} characters")
     if "timestamp" not in obj:
         raise BadEvent("missing_timestamp", "timestamp is missing")
-    properties = obj.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        raise BadEvent("bad_field", "properties must be a JSON object")
     event_type = obj.get("event_type")
-    if event_type is not None and (not isinstance(event_type, str) or not event_type):
+    if event_type is None:
+        event_type = "page_view"
+    elif type(event_type) is not str or not event_type:
         raise BadEvent("bad_field", "event_type must be a non-empty string")
-    return ClickEvent(
-        user_id=user_id,
-        timestamp_ms=parse_timestamp(obj["timestamp"]),
-        event_type=event_type or "page_view",
-        page=_optional_str(obj, "page"),
-        referrer=_optional_str(obj, "referrer"),
-        properties=properties or {},
-    )
+    page, referrer, properties = obj.get("page"), obj.get("referrer"), obj.get("properties")
+    for name, value in (("page", page), ("referrer", referrer)):
+        if value is not None and type(value) is not str:
+            raise BadEvent("bad_field", f"{name} must be a string, got {type(value).__name__}")
+    if properties is not None and type(properties) is not dict:
+        raise BadEvent("bad_field", "properties must be a JSON object")
+    return ClickEvent(user_id, parse_timestamp(obj["timestamp"]), event_type, page, referrer, properties or {})
 
 
 @dataclass(frozen=True, slots=True)
