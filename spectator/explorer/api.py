@@ -57,8 +57,7 @@ def session_page(store: ExplorerStore, user_id: str, offset: int, limit: int) ->
     total = store.session_count(user_id)
     if total == 0 and not store.has_user(user_id):
         raise HTTPException(404, f"no sessions stored for user {user_id!r}")
-    records = store.sessions(user_id, newest_first=True, offset=offset, count=limit)
-    sessions = [schemas.Session.model_validate(r, from_attributes=True) for r in records]
+    sessions = store.sessions(user_id, newest_first=True, offset=offset, count=limit)
     return schemas.SessionPage(user_id=user_id, total=total, offset=offset, limit=limit, sessions=sessions)
 
 
@@ -66,7 +65,7 @@ def one_session(store: ExplorerStore, user_id: str, start_ms: int) -> schemas.Se
     record = store.session(user_id, start_ms)
     if record is None:
         raise HTTPException(404, f"no session of user {user_id!r} starts at {start_ms}")
-    return schemas.Session.model_validate(record, from_attributes=True)
+    return record
 
 
 @router.get("/users/{user_id:path}/sessions", response_model=schemas.SessionPage, responses={404: ERRORS[404]})

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from spectator.model import SessionRecord
+
 
 class ErrorMessage(BaseModel):
     detail: str
 
 
-class Session(BaseModel):
-    user_id: str
-    start_ms: int
-    end_ms: int
-    duration_ms: int
-    event_count: int
-    distinct_pages: int
-    entry_page: str | None
-    exit_page: str | None
-    event_types: dict[str, int]
-    is_bounce: bool
-    is_bot: bool
-    pane: str
-    updated_at_ms: int
-    window_end_ms: int
-    pane_index: int
+# The API returns SessionRecord itself, so its schema cannot drift from what the pipeline writes.
+Session = SessionRecord
 
 
 class SessionPage(BaseModel):
