@@ -14,7 +14,7 @@ import redis
 
 from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
 from spectator.generate import generate, write_jsonl
-from spectator.pipeline.options import SpectatorOptions, UsageError, _BeamArgumentParser, parse_options
+from spectator.pipeline.options import SpectatorOptions, UsageError, _BeamArgumentParser, is_dataflow, parse_options
 from spectator.store import DEFAULT_PREFIX, SessionStore, connect, redact
 
 DEFAULT_REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         SpectatorOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
-    from spectator.dataflow.validate import check_dataflow_options, is_dataflow
+    from spectator.dataflow.validate import check_dataflow_options
     from spectator.pipeline.build import run  # Beam is slow to import; only `run` needs it
     from spectator.transforms.read import check_source
 

@@ -12,16 +12,12 @@ from apache_beam.portability.api import beam_runner_api_pb2, standard_window_fns
 from google.protobuf import text_format
 
 from spectator.pipeline.build import build
-from spectator.pipeline.options import SpectatorOptions, UsageError, parse_options
+from spectator.pipeline.options import SpectatorOptions, UsageError, is_dataflow, parse_options
 from spectator.store import redact
 
 SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "setup.py")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 ACCUMULATION = {v: k for k, v in beam_runner_api_pb2.AccumulationMode.Enum.items()}
-
-
-def is_dataflow(options: PipelineOptions) -> bool:
-    return "dataflow" in str(options.view_as(StandardOptions).runner).lower()
 
 
 def check_dataflow_options(options: PipelineOptions) -> None:

@@ -1,4 +1,4 @@
-"""Wiring: ReadClickEvents -> ParseEvents -> Sessionize -> Redis, and run(argv)."""
+"""Wiring: ReadClickEvents -> ParseEvents -> Sessionize -> Redis, and run(options)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from spectator.io.kafka import commit_read_offsets
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
-from spectator.pipeline.options import SpectatorOptions
+from spectator.pipeline.options import SpectatorOptions, is_dataflow
 from spectator.transforms.parse import ParseEvents
 from spectator.transforms.read import ReadClickEvents
 from spectator.transforms.sessionize import Sessionize
@@ -45,7 +45,7 @@ def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
 
     After a bounded Kafka read succeeds, the offsets it read are committed (see io/kafka.py).
     """
-    if "Dataflow" in str(options.view_as(StandardOptions).runner):
+    if is_dataflow(options):
         p = beam.Pipeline(options=options)
         build(p, options)
         return p.run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
 from spectator.store import DEFAULT_PREFIX
 
@@ -134,6 +134,10 @@ class SpectatorOptions(PipelineOptions):
             default=50_000,
             help="Log progress every N events per bundle during a replay (0: quiet).",
         )
+
+
+def is_dataflow(options: PipelineOptions) -> bool:
+    return "dataflow" in str(options.view_as(StandardOptions).runner).lower()
 
 
 class UsageError(ValueError):
