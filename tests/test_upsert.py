@@ -147,3 +147,14 @@ def test_dead_letters_are_written_once(redis_url, store):
             _ = p | beam.Create(dead) | WriteDeadLettersToRedis(redis_url)
     assert store.deadletter_total() == 3
     assert sorted(d["origin"] for d in store.deadletters()) == ["f.jsonl:0", "f.jsonl:1", "f.jsonl:2"]
+
+
+def test_pane_without_the_stored_events_is_kept_beside_them(redis_url, store):
+    """A later bounded run that reads only a late event must not delete what an earlier run stored."""
+    upsert_one_by_one(redis_url, [rec(100, 200, 5)])
+    upsert_one_by_one(redis_url, [rec(90, 90, 1, "ON_TIME")])  # window [90, 140) covers start 100
+    assert state(store) == [(90, 90, 1, "ON_TIME"), (100, 200, 5, "ON_TIME")]
+    assert_consistent(store)
+    upsert_one_by_one(redis_url, [rec(100, 250, 2)])  # same start, fewer events, not contained: refused
+    assert state(store) == [(90, 90, 1, "ON_TIME"), (100, 200, 5, "ON_TIME")]
+    assert_consistent(store)

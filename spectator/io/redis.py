@@ -42,6 +42,7 @@ class _BatchingRedisDoFn(beam.DoFn):
         self.written = Metrics.counter("spectator", f"{self.script_name}_written")
         self.unchanged = Metrics.counter("spectator", f"{self.script_name}_unchanged")
         self.retries = Metrics.counter("spectator", "redis_retries")
+        self.conflicts = Metrics.counter("spectator", f"{self.script_name}_conflicts")
 
     def setup(self) -> None:
         self.client = connect(self.redis_url)
@@ -70,9 +71,14 @@ class _BatchingRedisDoFn(beam.DoFn):
 
     def _flush(self) -> None:
         results = self._with_retry(self._write_batch)
-        changed = sum(1 for r in results if r == 1)
-        self.written.inc(changed)
-        self.unchanged.inc(len(results) - changed)
+        for element, result in zip(self.batch, results):
+            if result in (1, 2):
+                self.written.inc()
+            elif result == 0:
+                self.unchanged.inc()
+            else:
+                self.conflicts.inc()
+                log.warning("not written: it would replace a stored session it does not contain: %s", element)
         self.batch = []
 
     def _write_batch(self) -> list[Any]:

@@ -5,6 +5,10 @@
 -- a pane at least as final) makes this pane stale or a replay: nothing changes, returns 0.
 -- Otherwise every stored session starting in [start, window_end) is superseded: earlier panes
 -- of this window, or sessions a late bridging event merged into it. Returns 1.
+-- Such a pane holds all their events, so it has at least as many as they have together. A pane
+-- with fewer comes from a run that never saw them (a later bounded run reading a late event):
+-- it is stored beside them and nothing is deleted (returns 2), unless it would overwrite one
+-- with the same start, in which case nothing changes (returns 3, and the writer logs it).
 local sessions, history, users, top, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local user_id, start, window_end, record, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local new = cjson.decode(record)
@@ -31,7 +35,8 @@ local function count_stats(r, sign)
   end
 end
 
--- Stored sessions of one user do not overlap, so only the latest one before start can contain us.
+-- Stored sessions of one user do not overlap (but for those of code 2), so only the latest one
+-- before start can contain us.
 local before = redis.call('ZREVRANGEBYSCORE', history, '(' .. start, '-inf', 'LIMIT', 0, 1)
 local inside = redis.call('ZRANGEBYSCORE', history, start, '(' .. window_end)
 local olds = {}
@@ -43,6 +48,14 @@ for _, member in ipairs(inside) do
   local old = cjson.decode(redis.call('HGET', sessions, member))
   if covers(old) then return 0 end
   olds[#olds + 1] = {member, old}
+end
+
+local superseded = 0
+for _, pair in ipairs(olds) do superseded = superseded + pair[2].event_count end
+local result = 1
+if superseded > new.event_count then
+  if redis.call('HEXISTS', sessions, start) == 1 then return 3 end
+  olds, result = {}, 2
 end
 
 local delta = new.event_count
@@ -61,4 +74,4 @@ if ttl > 0 then
   redis.call('PEXPIRE', sessions, ttl)
   redis.call('PEXPIRE', history, ttl)
 end
-return 1
+return result
