@@ -8,14 +8,14 @@ scripts/bootstrap.sh
 started=()
 cleanup() { [ ${#started[@]} -eq 0 ] || scripts/services.sh down "${started[@]}"; }
 trap cleanup EXIT
-for name in redis kafka; do
-  if ! scripts/services.sh status "$name" | grep -q running; then
-    scripts/services.sh up "$name"
-    started+=("$name")
-  fi
+for name in redis kafka flink; do
+  state=$(scripts/services.sh status "$name")
+  grep -q running <<<"$state" || started+=("$name")
+  scripts/services.sh up "$name"  # also restarts the missing pieces of a partly running one
 done
 
 eval "$(scripts/kafka.sh env)"  # broker address and the KafkaIO expansion service jar
+eval "$(scripts/flink.sh env)"  # the cluster's REST address, job server, expansion service, worker pool
 
 "$VENV/bin/ruff" check spectator tests bench
 "$VENV/bin/python" -m pytest "$@"

@@ -13,17 +13,18 @@ setup(
     },
     python_requires=">=3.10",
     install_requires=[
-        "apache-beam==2.73.0",
+        "apache-beam==2.70.0",
         "redis>=5,<8",
         "kafka-python>=3.0,<4",
         "google-cloud-dataflow-client>=0.8",
         "fastapi>=0.110",
         "uvicorn>=0.29",
+        "crcmod>=1.7",  # Beam warns at every import without it
     ],
     extras_require={
-        "gcp": ["apache-beam[gcp]==2.73.0"],
+        "gcp": ["apache-beam[gcp]==2.70.0"],
         "test": [
-            "apache-beam[gcp]==2.73.0",
+            "apache-beam[gcp]==2.70.0",
             "pytest>=8",
             "ruff>=0.6",
             "httpx>=0.27",

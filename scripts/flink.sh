@@ -1,51 +1,74 @@
 #!/usr/bin/env bash
-# flink.sh up|down|status|jar|assemble: a local standalone Flink cluster for the FlinkRunner.
+# flink.sh up|down|status|env|logs|jar|assemble: a local standalone Flink cluster for the FlinkRunner.
 #
-#   up        assemble Flink (once), then start a JobManager and a TaskManager on 127.0.0.1 and
-#             wait until the REST API reports a registered TaskManager; reuses a running cluster
+#   up        assemble Flink and build the job server (once), then start what is not running:
+#             a JobManager and a TaskManager, Beam's job server, the KafkaIO expansion service
+#             (EMBEDDED) and the Python worker pool, all on 127.0.0.1; waits until each serves.
+#             After a crash (say a TaskManager killed) `up` starts just the missing pieces.
 #   down      stop the processes this script started (TERM, then KILL after a grace period)
-#   status    print the state (exit 0 either way)
-#   jar       fetch Beam's Flink job server jar with Maven (once) and print its absolute path
+#   status    print the state of each piece (exit 0 either way)
+#   env       print shell exports for other scripts: eval "$(scripts/flink.sh env)"
+#   logs [jobmanager|taskmanager|jobserver|expansion|workers] [N]   the tail of a log
+#   jar       build Beam's Flink job server jar with Maven (once) and print its absolute path
 #   assemble  only download and unpack Flink
 #
 # Flink comes from PyPI, not from a tarball: apache-flink-libraries holds flink-dist, lib/, opt/
 # and plugins/, and the apache-flink wheel holds bin/ and conf/. Both are unpacked under
 # $SPECTATOR_CACHE/flink/<version>/ (never into the project venv: apache-flink pins an older
-# apache-beam). Config, logs, pid files and checkpoints live in $SPECTATOR_CACHE/run/flink/.
+# apache-beam). Config, logs, pid files, artifacts and checkpoints live in $SPECTATOR_CACHE/run/flink/.
+#
+# The job server is the project's own shaded jar (services/flink/pom.xml): Maven Central serves
+# no beam-runners-flink-*-job-server artifact. It also goes into Flink's lib/ (see config.yaml.in).
 #
 # Settings (environment):
-#   SPECTATOR_CACHE            cache root (default <repo>/.cache)
-#   SPECTATOR_FLINK_PORT       REST / web UI port (default 8081)
-#   SPECTATOR_FLINK_RPC_PORT   JobManager RPC port (default 6123)
-#   SPECTATOR_FLINK_SLOTS      task slots of the TaskManager (default 4)
-#   SPECTATOR_FLINK_JM_MEMORY  JobManager process size (default 1024m)
-#   SPECTATOR_FLINK_TM_MEMORY  TaskManager process size (default 1600m)
-#   SPECTATOR_FLINK_WAIT       seconds `up` waits for the cluster (default 120)
-#   SPECTATOR_FLINK_JOB_SERVER_JAR  use this job server jar instead of fetching one
-#   JAVA_HOME                  the Java to run Flink with (default: `java` on PATH; Flink 1.20 wants 11 or 17)
+#   SPECTATOR_CACHE                 cache root (default <repo>/.cache)
+#   SPECTATOR_FLINK_PORT            REST / web UI port (default 8081)
+#   SPECTATOR_FLINK_RPC_PORT        JobManager RPC port (default 6123)
+#   SPECTATOR_FLINK_JOB_PORT        Beam job server port (default 8099; its artifact port is +1)
+#   SPECTATOR_FLINK_EXPANSION_PORT  KafkaIO expansion service port (default 8097)
+#   SPECTATOR_FLINK_WORKER_PORT     Python worker pool port (default 50000)
+#   SPECTATOR_FLINK_SLOTS           task slots of the TaskManager (default 4)
+#   SPECTATOR_FLINK_JM_MEMORY       JobManager process size (default 1024m)
+#   SPECTATOR_FLINK_TM_MEMORY       TaskManager process size (default 1600m)
+#   SPECTATOR_FLINK_WAIT            seconds `up` waits for the cluster (default 120)
+#   SPECTATOR_FLINK_MASTER          an existing cluster's REST address: `up` then starts only the job
+#                                   server, expansion service and worker pool, for that cluster (its
+#                                   TaskManagers need the job server jar in lib/ and must reach them)
+#   JAVA_HOME                       the Java to run Flink with (default: `java` on PATH; 11 or 17)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-FLINK_VERSION=1.20.3          # apache-flink-libraries / apache-flink on PyPI, and the cluster
+FLINK_VERSION=1.19.3          # apache-flink-libraries / apache-flink on PyPI, and the cluster
 FLINK_MINOR=${FLINK_VERSION%.*}
-BEAM_VERSION=2.73.0           # must equal the Python SDK's apache-beam version
-JOB_SERVER_ARTIFACT=org.apache.beam:beam-runners-flink-${FLINK_MINOR}-job-server:$BEAM_VERSION
-MVN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
+BEAM_VERSION=2.70.0           # must equal the Python SDK's apache-beam version
+JOB_SERVICE_VERSION=2.65.0    # beam-runners-java-job-service: 2.70.0 is not served, 2.65.0 is
 
 FLINK_HOME=$CACHE/flink/$FLINK_VERSION
 JAR_DIR=$CACHE/jars
+JOB_SERVER_JAR=$JAR_DIR/beam-flink-$FLINK_MINOR-job-server-$BEAM_VERSION.jar
+# Sorts before flink-dist and log4j-* in lib/, so its slf4j 2 and log4j2 come first on the classpath.
+LIB_JAR=$FLINK_HOME/lib/beam-flink-job-server.jar
 FRUN=$RUN_DIR/flink
 CONF_DIR=$FRUN/conf
 LOG_DIR=$FRUN/log
+HOST=127.0.0.1
 REST_PORT=${SPECTATOR_FLINK_PORT:-8081}
 RPC_PORT=${SPECTATOR_FLINK_RPC_PORT:-6123}
+JOB_PORT=${SPECTATOR_FLINK_JOB_PORT:-8099}
+ARTIFACT_PORT=$((JOB_PORT + 1))
+EXPANSION_PORT=${SPECTATOR_FLINK_EXPANSION_PORT:-8097}
+WORKER_PORT=${SPECTATOR_FLINK_WORKER_PORT:-50000}
 SLOTS=${SPECTATOR_FLINK_SLOTS:-4}
 JM_MEMORY=${SPECTATOR_FLINK_JM_MEMORY:-1024m}
 TM_MEMORY=${SPECTATOR_FLINK_TM_MEMORY:-1600m}
 WAIT_SECONDS=${SPECTATOR_FLINK_WAIT:-120}
-JM_PID=$FRUN/jobmanager.pid
-TM_PID=$FRUN/taskmanager.pid
-REST_URL=http://127.0.0.1:$REST_PORT
+REST_URL=http://$HOST:$REST_PORT
+PIECES=(jobmanager taskmanager jobserver expansion workers)
+MASTER=${SPECTATOR_FLINK_MASTER:-$HOST:$REST_PORT}
+if [ "$MASTER" != "$HOST:$REST_PORT" ]; then
+  PIECES=(jobserver expansion workers)
+  REST_URL=http://${MASTER#http://}
+fi
 
 # Flink's default Java 17 opens (its shipped config.yaml), plus java.lang/java.nio/java.util
 # that Beam's runner needs; harmless on Java 11.
@@ -87,6 +110,8 @@ check_java() {
 
 http_get() { curl -fsS --max-time 5 "$1" 2>/dev/null; }
 
+sha() { cat "$@" | sha256sum | cut -c1-16; }
+
 # ---------------------------------------------------------------- assemble
 pip_download() {  # pip_download DEST ARGS...: download without installing
   local dest=$1; shift
@@ -99,8 +124,8 @@ assemble() {
   local stamp=$FLINK_HOME/.assembled
   [ "$(cat "$stamp" 2>/dev/null)" = "$FLINK_VERSION" ] && return 0
   mkdir -p "$CACHE/flink"
-  exec 9>"$CACHE/flink/.lock"
-  flock 9
+  exec 7>"$CACHE/flink/.lock"
+  flock 7
   [ "$(cat "$stamp" 2>/dev/null)" = "$FLINK_VERSION" ] && return 0   # another run did it meanwhile
   say "assembling Flink $FLINK_VERSION from PyPI into $FLINK_HOME"
   local dl=$CACHE/flink/download-$FLINK_VERSION work=$FLINK_HOME.partial
@@ -142,66 +167,136 @@ EOF
 }
 
 # ---------------------------------------------------------------- job server jar
-job_server_jar() {
-  if [ -n "${SPECTATOR_FLINK_JOB_SERVER_JAR:-}" ]; then
-    [ -f "$SPECTATOR_FLINK_JOB_SERVER_JAR" ] || die "SPECTATOR_FLINK_JOB_SERVER_JAR=$SPECTATOR_FLINK_JOB_SERVER_JAR does not exist"
-    (cd "$(dirname "$SPECTATOR_FLINK_JOB_SERVER_JAR")" && echo "$PWD/$(basename "$SPECTATOR_FLINK_JOB_SERVER_JAR")")
-    return
+build_job_server() {
+  local src=$ROOT/services/flink/pom.xml stamp=$JOB_SERVER_JAR.built want
+  want="$BEAM_VERSION $JOB_SERVICE_VERSION $FLINK_VERSION $(sha "$src" "$ROOT"/services/flink/src/*.java \
+    "$ROOT"/services/kafka/expansion-service/src/*.java)"
+  [ -s "$JOB_SERVER_JAR" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  command -v mvn >/dev/null || die "mvn is missing (apt-get install maven)"
+  mkdir -p "$JAR_DIR"
+  exec 6>"$JAR_DIR/.flink-job-server.lock"
+  flock -w 900 6 || die "timed out waiting for another build of the job server"
+  [ -s "$JOB_SERVER_JAR" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "building Beam's Flink job server ($BEAM_VERSION, Flink $FLINK_VERSION) with Maven; the first build downloads about 200 MB"
+  local start=$SECONDS build=$CACHE/build/flink-job-server log
+  log=$(mktemp)
+  rm -rf "$build"
+  if ! mvn -B -q -f "$src" -Dbuild.dir="$build" -Dbeam.version="$BEAM_VERSION" \
+         -Djob.service.version="$JOB_SERVICE_VERSION" -Dflink.version="$FLINK_VERSION" package >"$log" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'ERROR|BUILD' | head -20 >&2
+    rm -f "$log"
+    die "building the Flink job server failed (mvn package -f $src)"
   fi
-  local name=beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_VERSION.jar
-  local jar=$JAR_DIR/$name beam_cache=$HOME/.apache_beam/cache/jars/$name
-  if [ ! -s "$jar" ] && [ -s "$beam_cache" ]; then  # staged where Beam's own downloader looks
-    mkdir -p "$JAR_DIR" && cp "$beam_cache" "$jar.partial" && mv "$jar.partial" "$jar"
-  fi
-  if [ ! -s "$jar" ]; then
-    command -v mvn >/dev/null || die "mvn is missing (apt-get install maven)"
-    mkdir -p "$JAR_DIR"
-    say "fetching $JOB_SERVER_ARTIFACT with Maven"
-    local out
-    if ! out=$(mvn -B -q -U -Dstyle.color=never "$MVN_DEPENDENCY_PLUGIN:copy" -Dartifact="$JOB_SERVER_ARTIFACT" \
-                 -DoutputDirectory="$JAR_DIR" -Dmdep.overWriteIfNewer=true 2>&1); then
-      printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -m1 'ERROR\]' >&2
-      die "could not fetch $JOB_SERVER_ARTIFACT from Maven Central (the repository
-       reachable here serves no beam-runners-flink-* artifact, 2.56 to 2.75 tried). Without it the FlinkRunner
-       cannot run. Point SPECTATOR_FLINK_JOB_SERVER_JAR at a copy of that jar (same Beam version as
-       the Python SDK), or put it in $beam_cache."
-    fi
-  fi
-  [ -s "$jar" ] || die "Maven reported success but $jar is missing"
-  echo "$jar"
+  rm -f "$log"
+  mv "$build/beam-flink-job-server-1.jar" "$JOB_SERVER_JAR"
+  rm -rf "$build"
+  echo "$want" > "$stamp"
+  say "job server: $JOB_SERVER_JAR ($((SECONDS - start)) s)"
 }
 
-# ---------------------------------------------------------------- cluster
+# ---------------------------------------------------------------- processes
 write_conf() {
-  mkdir -p "$CONF_DIR" "$LOG_DIR" "$FRUN/pid" "$FRUN/tmp" "$FRUN/web" "$FRUN/checkpoints" "$FRUN/savepoints"
+  mkdir -p "$CONF_DIR" "$LOG_DIR" "$FRUN/pid" "$FRUN/tmp" "$FRUN/web" "$FRUN/checkpoints" "$FRUN/savepoints" \
+    "$FRUN/artifacts"
   local f
   for f in log4j.properties log4j-console.properties log4j-cli.properties log4j-session.properties \
            logback.xml logback-console.xml; do
     cp "$FLINK_HOME/conf/$f" "$CONF_DIR/$f"
   done
-  printf '127.0.0.1:%s\n' "$REST_PORT" > "$CONF_DIR/masters"
-  printf '127.0.0.1\n' > "$CONF_DIR/workers"
+  printf '%s:%s\n' "$HOST" "$REST_PORT" > "$CONF_DIR/masters"
+  printf '%s\n' "$HOST" > "$CONF_DIR/workers"
   sed -e "s#@JAVA_OPTS@#${JAVA_OPENS[*]}#" -e "s#@RPC_PORT@#$RPC_PORT#" -e "s#@REST_PORT@#$REST_PORT#" \
       -e "s#@JM_MEMORY@#$JM_MEMORY#" -e "s#@TM_MEMORY@#$TM_MEMORY#" -e "s#@SLOTS@#$SLOTS#" \
       -e "s#@RUN_DIR@#$FRUN#g" "$ROOT/services/flink/config.yaml.in" > "$CONF_DIR/config.yaml"
+  # The job server and the expansion service log through log4j2 into files of their own.
+  for f in jobserver expansion; do
+    sed -e "s#\${sys:log.file}#$LOG_DIR/$f.log#" "$FLINK_HOME/conf/log4j.properties" > "$CONF_DIR/log4j-$f.properties"
+  done
 }
 
-start_daemon() {  # start_daemon jobmanager|taskmanager PIDFILE
-  local what=$1 pidfile=$2
-  # The daemon runs in a session of its own (setsid), so a Ctrl-C on the caller does not reach it
-  # and `down` can signal its whole process group. The pid written is the session leader's, which
-  # start-foreground turns into the JVM (exec).
-  rm -f "$pidfile"
+install_lib_jar() {  # the job server jar in Flink's lib/ (see config.yaml.in: parent-first)
+  cmp -s "$JOB_SERVER_JAR" "$LIB_JAR" 2>/dev/null && return 0
+  cp "$JOB_SERVER_JAR" "$LIB_JAR.partial" && mv "$LIB_JAR.partial" "$LIB_JAR"
+}
+
+pidfile() { echo "$FRUN/$1.pid"; }
+
+port_of() {
+  case $1 in
+    jobmanager) echo "$REST_PORT" ;; jobserver) echo "$JOB_PORT" ;;
+    expansion) echo "$EXPANSION_PORT" ;; workers) echo "$WORKER_PORT" ;; *) echo "" ;;
+  esac
+}
+
+command_of() {  # fills CMD with the command line of one piece
+  local java; java=$(java_bin)
+  # Our cluster's settings (checkpoint dirs, ...) go with every job; another cluster has its own.
+  CONF_FLAG=(); [ "${PIECES[0]}" = jobmanager ] && CONF_FLAG=(--flink-conf-dir "$CONF_DIR")
+  case $1 in
+    jobmanager|taskmanager) CMD=("$FLINK_HOME/bin/$1.sh" start-foreground) ;;
+    jobserver)
+      CMD=("$java" -Xmx512m -Dlog4j.configurationFile="$CONF_DIR/log4j-jobserver.properties"
+        -jar "$JOB_SERVER_JAR" --flink-master "$MASTER" "${CONF_FLAG[@]}" --job-host "$HOST"
+        --job-port "$JOB_PORT" --artifact-port "$ARTIFACT_PORT" --expansion-port -1
+        --artifacts-dir "$FRUN/artifacts") ;;
+    # The job server's own expansion port yields DOCKER environments whatever Python asks for.
+    # Without use_deprecated_read an unbounded ReadFromKafka emits nothing on portable Flink
+    # (apache/beam#20979, #32709).
+    expansion)
+      CMD=("$java" -Xmx256m -Dlog4j.configurationFile="$CONF_DIR/log4j-expansion.properties"
+        -cp "$JOB_SERVER_JAR" spectator.services.LocalExpansionService "$EXPANSION_PORT"
+        --defaultEnvironmentType=EMBEDDED --experiments=use_deprecated_read) ;;
+    workers)
+      CMD=("$VENV/bin/python" -m spectator.flink.worker_pool --host "$HOST" --port "$WORKER_PORT"
+        --log "$LOG_DIR/python-workers.log") ;;
+  esac
+}
+
+start_piece() {  # start_piece NAME: in a session of its own, so Ctrl-C on the caller does not reach it
+  local name=$1 pf; pf=$(pidfile "$1")
+  command_of "$name"
+  rm -f "$pf"
   FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid FLINK_IDENT_STRING=spectator \
-    setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$FLINK_HOME/bin/$what.sh" start-foreground \
-    </dev/null >"$LOG_DIR/$what.console" 2>&1 8>&- 9>&- &   # 8, 9: our lock files
-  for _ in $(seq 50); do [ -s "$pidfile" ] && return 0; sleep 0.1; done
-  die "could not start the Flink $what (no pid after 5s)"
+    setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pf" "${CMD[@]}" \
+    </dev/null >>"$LOG_DIR/$name.console" 2>&1 6>&- 7>&- 8>&- 9>&- &
+  for _ in $(seq 50); do [ -s "$pf" ] && return 0; sleep 0.1; done
+  die "could not start the Flink $name (no pid after 5s)"
+}
+
+group_alive() { [ -f "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null; }
+
+alive() { group_alive "$(pidfile "$1")"; }
+
+stop_group() {  # stop_group PIDFILE [SECONDS]: TERM the process group, then KILL after a grace period
+  # Each piece runs in its own session (setsid), so its pid is also its process group: this also
+  # reaches the start-up subshells of Flink's bin/ scripts and the pool's SDK workers.
+  local pf=$1 grace=${2:-30} pid
+  group_alive "$pf" || { rm -f "$pf"; return 0; }
+  pid=$(cat "$pf")
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq $((grace * 10))); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 -- "-$pid" 2>/dev/null; then
+    say "process group $pid did not stop within ${grace}s; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$pf"
+}
+
+taskmanagers() {  # number of TaskManagers the REST API reports, or nothing
+  http_get "$REST_URL/overview" | sed -n 's/.*"taskmanagers":\([0-9]*\).*/\1/p'
+}
+
+ready() {  # ready NAME: does it serve yet
+  case $1 in
+    jobmanager) http_get "$REST_URL/config" >/dev/null ;;
+    taskmanager) local n; n=$(taskmanagers || true); [ -n "$n" ] && [ "$n" -ge 1 ] ;;
+    *) port_open "$(port_of "$1")" ;;
+  esac
 }
 
 log_tail() {
   local f
-  for f in "$LOG_DIR"/*.log "$LOG_DIR"/*.err "$LOG_DIR"/*.console; do
+  for f in "$LOG_DIR"/*.log "$LOG_DIR"/*.out "$LOG_DIR"/*.console; do
     [ -s "$f" ] || continue
     echo "--- $f" >&2
     grep -E 'ERROR|Exception|Caused by' "$f" | tail -n 8 >&2 || true
@@ -209,85 +304,90 @@ log_tail() {
   done
 }
 
-taskmanagers() {  # number of TaskManagers the REST API reports, or nothing
-  http_get "$REST_URL/overview" | sed -n 's/.*"taskmanagers":\([0-9]*\).*/\1/p'
-}
-
-group_alive() { [ -f "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null; }
-
-ours_running() { group_alive "$JM_PID" || group_alive "$TM_PID"; }
-
-stop_group() {  # stop_group PIDFILE [SECONDS]: TERM the process group, then KILL after a grace period
-  # Each daemon runs in its own session (setsid), so its pid is also its process group: this also
-  # reaches the start-up subshells of Flink's bin/ scripts, which a kill of the pid alone orphans.
-  local pidfile=$1 grace=${2:-30} pid
-  group_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
-  pid=$(cat "$pidfile")
-  kill -TERM -- "-$pid" 2>/dev/null || true
-  for _ in $(seq $((grace * 10))); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 -- "-$pid" 2>/dev/null; then
-    say "process group $pid did not stop within ${grace}s; killing it"
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-}
-
 up() {
-  if pid_alive "$JM_PID" && pid_alive "$TM_PID" && [ "$(taskmanagers)" -ge 1 ] 2>/dev/null; then
-    say "Flink already running: $REST_URL (jobmanager pid $(cat "$JM_PID"), taskmanager pid $(cat "$TM_PID"))"
+  local name started=() missing=()
+  for name in "${PIECES[@]}"; do alive "$name" || missing+=("$name"); done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "Flink already running: $REST_URL (job server $HOST:$JOB_PORT)"
     return
   fi
-  if ours_running; then  # half up, or not answering: start again from clean
-    say "Flink is only partly running; restarting it"
-    down
-  fi
-  port_open "$REST_PORT" && die "port $REST_PORT (Flink REST) is taken by another process$(http_get "$REST_URL/config" >/dev/null && echo ', which is a Flink cluster this script did not start'); stop it or set SPECTATOR_FLINK_PORT"
-  port_open "$RPC_PORT" && die "port $RPC_PORT (Flink JobManager RPC) is taken by another process; stop it or set SPECTATOR_FLINK_RPC_PORT"
+  for name in "${missing[@]}"; do
+    local port; port=$(port_of "$name")
+    [ -n "$port" ] && port_open "$port" && die "port $port (Flink $name) is taken by another process; stop it or set its SPECTATOR_FLINK_*_PORT"
+  done
+  [ -x "$VENV/bin/python" ] || die "the project's venv is missing: run scripts/bootstrap.sh"
+  alive jobmanager || http_get "$REST_URL/config" >/dev/null || [ "${PIECES[0]}" = jobmanager ] \
+    || die "no Flink cluster answers at $REST_URL (SPECTATOR_FLINK_MASTER)"
   check_java
   assemble
+  build_job_server
+  install_lib_jar
   write_conf
-  rm -f "$LOG_DIR"/*.log* "$LOG_DIR"/*.out "$LOG_DIR"/*.err "$LOG_DIR"/*.console
   local t0=$SECONDS
-  start_daemon jobmanager "$JM_PID"
-  start_daemon taskmanager "$TM_PID"
-  local n=""
-  while [ $((SECONDS - t0)) -lt "$WAIT_SECONDS" ]; do
-    if ! group_alive "$JM_PID" || ! group_alive "$TM_PID"; then
-      log_tail; down >/dev/null 2>&1; die "Flink exited during start-up (logs in $LOG_DIR)"
-    fi
-    n=$(taskmanagers || true)
-    [ -n "$n" ] && [ "$n" -ge 1 ] && break
-    sleep 1
+  for name in "${missing[@]}"; do start_piece "$name"; started+=("$name"); done
+  for name in "${PIECES[@]}"; do
+    until ready "$name"; do
+      if ! alive "$name"; then
+        log_tail; die "the Flink $name exited during start-up (logs in $LOG_DIR)"
+      fi
+      if [ $((SECONDS - t0)) -ge "$WAIT_SECONDS" ]; then
+        log_tail; die "the Flink $name did not come up within ${WAIT_SECONDS}s (logs in $LOG_DIR)"
+      fi
+      sleep 0.5
+    done
   done
-  if [ -z "$n" ] || [ "$n" -lt 1 ]; then
-    log_tail; down >/dev/null 2>&1
-    die "Flink did not report a TaskManager at $REST_URL/overview within ${WAIT_SECONDS}s (logs in $LOG_DIR)"
-  fi
-  say "Flink $FLINK_VERSION up in $((SECONDS - t0))s: $REST_URL ($SLOTS slots; conf $CONF_DIR, logs $LOG_DIR)"
+  say "Flink $FLINK_VERSION up in $((SECONDS - t0))s (started ${started[*]}): web UI $REST_URL, job server $HOST:$JOB_PORT"
 }
 
 down() {
-  if ! ours_running; then rm -f "$JM_PID" "$TM_PID"; say "Flink is not running (not started by this script)"; return; fi
-  # TaskManager first, so the JobManager does not log it as lost and try to restart jobs.
-  stop_group "$TM_PID" 30
-  stop_group "$JM_PID" 30
+  local name any=""
+  for name in "${PIECES[@]}"; do alive "$name" && any=1; done
+  if [ -z "$any" ]; then
+    rm -f "$FRUN"/*.pid
+    say "Flink is not running (nothing started by this script)"
+    return
+  fi
+  # Clients first, then the TaskManager, so the JobManager does not try to restart jobs on it.
+  for name in workers expansion jobserver taskmanager jobmanager; do stop_group "$(pidfile "$name")" 30; done
   say "Flink down"
 }
 
 status() {
-  if ours_running; then
-    local jm=stopped tm=stopped
-    pid_alive "$JM_PID" && jm="pid $(cat "$JM_PID")"
-    pid_alive "$TM_PID" && tm="pid $(cat "$TM_PID")"
-    echo "flink: running, $REST_URL, jobmanager $jm, taskmanager $tm"
+  local name state
+  for name in "${PIECES[@]}"; do
+    if alive "$name"; then state="running, pid $(cat "$(pidfile "$name")")"; else state=stopped; fi
+    [ -n "$(port_of "$name")" ] && state="$state, $HOST:$(port_of "$name")"
+    echo "flink $name: $state"
+  done
+  if alive jobmanager; then
     local ov; ov=$(http_get "$REST_URL/overview" || true)
-    if [ -n "$ov" ]; then echo "flink: overview $ov"; else echo "flink: the REST API does not answer"; fi
-  elif port_open "$REST_PORT"; then
-    echo "flink: stopped (port $REST_PORT is used by a process this script did not start)"
-  else
-    echo "flink: stopped"
+    echo "flink: ${ov:-the REST API does not answer}"
   fi
   [ -f "$FLINK_HOME/.assembled" ] && echo "flink: $FLINK_VERSION assembled in $FLINK_HOME" || echo "flink: not assembled yet"
+}
+
+env_exports() {
+  cat <<EOF
+export SPECTATOR_FLINK_MASTER=$MASTER
+export SPECTATOR_FLINK_JOB_ENDPOINT=$HOST:$JOB_PORT
+export SPECTATOR_FLINK_EXPANSION_SERVICE=$HOST:$EXPANSION_PORT
+export SPECTATOR_FLINK_WORKER_POOL=$HOST:$WORKER_PORT
+export SPECTATOR_FLINK_CHECKPOINTS=$FRUN/checkpoints
+export SPECTATOR_FLINK_TASKMANAGER_PIDFILE=$(pidfile taskmanager)
+EOF
+}
+
+logs() {
+  local name=${1:-jobmanager} n=${2:-50} f
+  case $name in
+    jobmanager) f=$(ls -t "$LOG_DIR"/flink-*-standalonesession-*.log 2>/dev/null | head -1) ;;
+    taskmanager) f=$(ls -t "$LOG_DIR"/flink-*-taskexecutor-*.log 2>/dev/null | head -1) ;;
+    jobserver|expansion) f=$LOG_DIR/$name.log ;;
+    workers) f=$LOG_DIR/python-workers.log ;;
+    *) die "logs: one of ${PIECES[*]}" ;;
+  esac
+  [ -n "$f" ] && [ -f "$f" ] || die "no $name log in $LOG_DIR"
+  tail -n "$n" "$f"
 }
 
 with_lock() {  # one up/down at a time
@@ -301,7 +401,9 @@ case ${1:-status} in
   up) with_lock up ;;
   down) with_lock down ;;
   status) status ;;
-  jar) job_server_jar ;;
+  env) env_exports ;;
+  logs) shift; logs "$@" ;;
+  jar) build_job_server >&2; echo "$JOB_SERVER_JAR" ;;
   assemble) assemble; echo "$FLINK_HOME" ;;
-  *) die "usage: $0 up|down|status|jar|assemble" ;;
+  *) die "usage: $0 up|down|status|env|logs|jar|assemble" ;;
 esac

@@ -32,7 +32,7 @@ CACHE=$(cd "$CACHE" && pwd)
 # broker still speaks every older client protocol (KafkaIO's usual kafka-clients 2.4.1, kafka-python).
 KAFKA_VERSION=3.9.2
 # Must equal the Python SDK's apache-beam version.
-BEAM_VERSION=2.73.0
+BEAM_VERSION=2.70.0
 
 HOST=127.0.0.1
 PORT=${SPECTATOR_KAFKA_PORT:-9092}
@@ -122,7 +122,7 @@ fetch_kafka() {
 }
 
 # Beam's Python SDK would download org.apache.beam:beam-sdks-java-io-expansion-service:<beam>, a shaded
-# jar that Maven Central does not serve for 2.73.0. Its build is only :sdks:java:expansion-service +
+# jar that Maven Central does not serve for 2.70.0. Its build is only :sdks:java:expansion-service +
 # :sdks:java:io:kafka + kafka-clients + slf4j-jdk14, so this assembles the same from those artifacts:
 # their jars in $ES_LIBS, and a launcher jar whose manifest names them in Class-Path (relative, so the
 # folder pair can move) and whose Main-Class is Beam's ExpansionService main bound to 127.0.0.1.

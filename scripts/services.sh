@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # services.sh up|down|status [redis] [kafka] [flink]: the local services, on 127.0.0.1, stopping
-# only what the scripts started (pid files under .cache/run). Default: redis and kafka; Flink only
-# when named, since no Beam job can run on it here (see README).
+# only what the scripts started (pid files under .cache/run). Default: redis and kafka; Flink (a
+# JobManager, a TaskManager, Beam's job server, the KafkaIO expansion service and the Python worker
+# pool) when named: it takes a minute to build on first use and 1.5 GB of memory.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 

@@ -8,14 +8,23 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timezone
 
 import redis
 
 from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
+from spectator.flink.cli import add_flink_parser, run_flink
 from spectator.generate import generate, write_jsonl
-from spectator.pipeline.options import SpectatorOptions, UsageError, _BeamArgumentParser, is_dataflow, parse_options
+from spectator.pipeline.options import (
+    FlinkOptions,
+    SpectatorOptions,
+    UsageError,
+    _BeamArgumentParser,
+    is_dataflow,
+    is_flink,
+    parse_options,
+)
 from spectator.store import DEFAULT_PREFIX, SessionStore, connect, redact
+from spectator.text import iso, table
 
 DEFAULT_REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
 
@@ -25,17 +34,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message} (see --help)")
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def open_store(args: argparse.Namespace) -> SessionStore:
@@ -65,6 +63,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         parser = _BeamArgumentParser(prog="spectator run", description="Run the pipeline (see README for runners).")
         SpectatorOptions._add_argparse_args(parser)
+        FlinkOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
     from spectator.dataflow.validate import check_dataflow_options
@@ -74,6 +73,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     options = parse_options(argv)
     opts = options.view_as(SpectatorOptions)
     check_source(opts)
+    if is_flink(options):
+        return run_on_flink(options)
     if is_dataflow(options):
         check_dataflow_options(options)
         result = run(options)
@@ -98,6 +99,26 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     )
     print(summary_text(store))
     return 0
+
+
+def run_on_flink(options) -> int:
+    from spectator.flink import submit
+
+    opts = options.view_as(SpectatorOptions)
+    store = open_store(argparse.Namespace(redis_url=opts.redis_url, key_prefix=opts.key_prefix))
+    rest = submit.prepare(options)
+    job = submit.submit(options, rest)
+    if not job.job_id:
+        job.result.wait_until_finish()
+        return 0
+    print(
+        f"Flink job {job.job_id} ({job.job_name}) is running: {rest.url}/#/job/running/{job.job_id}/overview",
+        file=sys.stderr,
+    )
+    if options.view_as(FlinkOptions).detach:
+        print(job.job_id)
+        return 0
+    return submit.watch(rest, job, store)
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
@@ -149,6 +170,31 @@ def cmd_top(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recent(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    records = store.latest(args.n)
+    if not records:
+        print("no sessions stored yet")
+        return 0
+    newest_ms = max(r.end_ms for r in records)
+    now_ms = time.time() * 1000
+    open_now = store.active_users(newest_ms - int(args.gap_seconds * 1000))
+    print(f"{open_now:,} users with events in the last {args.gap_seconds:g}s of event time (up to {iso(newest_ms)})")
+    rows = [
+        [
+            r.user_id,
+            iso(r.start_ms),
+            iso(r.end_ms)[11:],
+            r.event_count,
+            r.pane,
+            f"{(now_ms - r.updated_at_ms) / 1000:.0f}s",
+        ]
+        for r in records
+    ]
+    print(table(rows, ["user", "start (UTC)", "end", "events", "pane", "written"]))
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     print(summary_text(open_store(args)))
     return 0
@@ -174,15 +220,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_produce(args: argparse.Namespace) -> int:
     from spectator.kafka_admin import ensure_topic
-    from spectator.produce import disorder, produce, read_jsonl
+    from spectator.produce import disorder, live, produce, read_jsonl
 
     if ensure_topic(args.bootstrap_servers, args.topic, args.partitions):
         print(f"created topic {args.topic} with {args.partitions} partitions", file=sys.stderr)
     if args.input:
-        pairs = read_jsonl(args.input)
+        records = read_jsonl(args.input)
     else:
         events = generate(args.users, seed=args.seed, gap_s=args.gap_seconds, bot_share=args.bot_share)
-        pairs = disorder(
+        records = disorder(
             events,
             seed=args.seed,
             out_of_order=args.out_of_order,
@@ -190,7 +236,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
             late_by_ms=int(args.late_by_seconds * 1000),
             malformed=args.malformed,
         )
-    count = produce(args.bootstrap_servers, args.topic, pairs, rate=args.rate)
+    if args.live:
+        records = live(records, args.speedup)
+    count = produce(args.bootstrap_servers, args.topic, records, rate=args.rate)
     print(f"produced {count:,} events to {args.topic} at {args.bootstrap_servers}", file=sys.stderr)
     return 0
 
@@ -210,10 +258,12 @@ def parser() -> Parser:
     sub.add_parser("generate", help="write a seeded, realistic clickstream as JSONL")
     prod = sub.add_parser("produce", help="stream a seeded clickstream, or a JSONL file, into Kafka")
     add_dataflow_parser(sub)
+    add_flink_parser(sub)
     for name, text in [
         ("export", "print every stored session as JSON lines, by user and start"),
         ("sessions", "show one user's session history"),
         ("top", "show the engagement leaderboard"),
+        ("recent", "show the latest session of the users active last, with its pane"),
         ("summary", "show totals over every stored session"),
         ("deadletters", "show the events the pipeline rejected"),
         ("serve", "serve the session explorer: a web page and a read-only JSON API"),
@@ -223,6 +273,13 @@ def parser() -> Parser:
         p.add_argument("--key-prefix", default=DEFAULT_PREFIX)
     sub.choices["sessions"].add_argument("user_id")
     sub.choices["top"].add_argument("-n", type=int, default=10, help="how many users")
+    sub.choices["recent"].add_argument("-n", type=int, default=10, help="how many users")
+    sub.choices["recent"].add_argument(
+        "--gap-seconds",
+        type=float,
+        default=1800,
+        help="the job's gap: users this close to the newest event count as active",
+    )
     sub.choices["deadletters"].add_argument("-n", type=int, default=20, help="how many, newest first")
     sub.choices["serve"].add_argument("--host", default="127.0.0.1", help="default: %(default)s (loopback only)")
     sub.choices["serve"].add_argument("--port", type=int, default=8000)
@@ -244,6 +301,14 @@ def parser() -> Parser:
     prod.add_argument("--late", type=float, default=0.0, help="share of events held back and sent late")
     prod.add_argument("--late-by-seconds", type=float, default=3600, help="how much event time late events lag")
     prod.add_argument("--malformed", type=float, default=0.0, help="share of extra malformed payloads")
+    prod.add_argument(
+        "--live",
+        action="store_true",
+        help="send each event at its time, moved to start now (a live stream for a streaming job)",
+    )
+    prod.add_argument(
+        "--speedup", type=float, default=60.0, help="with --live: how much faster than the generated time (default 60)"
+    )
     return top
 
 
@@ -252,11 +317,13 @@ COMMANDS = {
     "sessions": cmd_sessions,
     "top": cmd_top,
     "summary": cmd_summary,
+    "recent": cmd_recent,
     "deadletters": cmd_deadletters,
     "generate": cmd_generate,
     "produce": cmd_produce,
     "serve": cmd_serve,
     "dataflow": run_dataflow,
+    "flink": run_flink,
 }
 
 

@@ -117,6 +117,18 @@ class SessionStore:
             records.extend(self.sessions(user_id))
         return records
 
+    def latest(self, count: int = 10) -> list[SessionRecord]:
+        """The latest session of each of the `count` users whose sessions ended last."""
+        records = []
+        for user in self.client.zrevrange(self.keys.users, 0, count - 1):
+            newest = self.sessions(user.decode(), newest_first=True, count=1)
+            records.extend(newest)
+        return records
+
+    def active_users(self, since_ms: int) -> int:
+        """Users whose latest session ended at or after `since_ms` (event time)."""
+        return self.client.zcount(self.keys.users, since_ms, "+inf")
+
     def top(self, count: int = 10) -> list[tuple[str, int]]:
         rows = self.client.zrevrange(self.keys.top, 0, count - 1, withscores=True)
         return [(u.decode(), int(score)) for u, score in rows]

@@ -56,9 +56,9 @@ def test_job_proto(job):
         if t.unique_name.startswith("ReadClickEvents/ReadKafkaEvents/ReadFromKafka/")
     ]
     java_envs = {t.environment_id for t in read if t.environment_id}
-    assert java_envs and all(image_of[e].startswith("apache/beam_java17_sdk:2.73.0") for e in java_envs)
+    assert java_envs and all(image_of[e].startswith("apache/beam_java17_sdk:2.70.0") for e in java_envs)
     parse = next(t for t in components.transforms.values() if t.unique_name == "ParseEvents/Parse")
-    assert "beam_python3.11_sdk:2.73.0" in image_of[parse.environment_id]
+    assert "beam_python3.11_sdk:2.70.0" in image_of[parse.environment_id]
     assert any("KafkaIO.Read" in t.unique_name for t in read)
 
 

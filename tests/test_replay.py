@@ -22,11 +22,11 @@ BAD_LINES = [
 ]
 
 
-def edge_case_events(seed=1):
+def edge_case_events(seed=1, base_ms=1_767_225_600_000):
     rng = random.Random(seed)
     events = []
     for user in [*ODD_IDS, 12345, "bot"]:
-        t = 1_767_225_600_000 + rng.randrange(0, 10_000)
+        t = base_ms + rng.randrange(0, 10_000)
         for i in range(rng.randrange(1, 40) if user != "bot" else 200):
             step = rng.choice([0, 1, 999, GAP_S * 1000 - 1, GAP_S * 1000, GAP_S * 1000 + 1, 30_000])
             t += 100 if user == "bot" else step

@@ -94,6 +94,18 @@ def test_on_time_pane_with_no_new_events_replaces_early(redis_url, store):
     assert state(store) == [(10, 30, 3, "ON_TIME")]
 
 
+def test_closing_late_pane_with_no_new_events_changes_nothing(redis_url, store):
+    # Flink fires every window once more when it expires: a LATE pane equal to the last one.
+    upsert_one_by_one(redis_url, [rec(10, 30, 3, "EARLY"), rec(10, 30, 3, "ON_TIME")])
+    before = store.client.dump(store.keys.sessions("u")), store.top(), store.stats()
+    upsert_one_by_one(redis_url, [rec(10, 30, 3, "LATE")])
+    assert (store.client.dump(store.keys.sessions("u")), store.top(), store.stats()) == before
+    assert state(store) == [(10, 30, 3, "ON_TIME")]
+    upsert_one_by_one(redis_url, [rec(10, 40, 4, "LATE")])  # a real late event still updates it
+    assert state(store) == [(10, 40, 4, "LATE")]
+    assert_consistent(store)
+
+
 def test_bridging_pane_merges_two_stored_sessions(redis_url, store):
     # The design's case: [10,70) and [100,150) stored, a late event at 60 merges them.
     upsert_one_by_one(redis_url, [rec(10, 20, 2, "EARLY"), rec(10, 20, 2), rec(100, 100, 1), rec(300, 300, 1)])

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from spectator.pipeline.options import UsageError
+from spectator.text import table
 
 if TYPE_CHECKING:  # the client pulls in the Google Cloud libraries, which only these commands need
     from google.cloud import dataflow_v1beta3 as df
@@ -161,11 +162,11 @@ def cmd_status(jobs: DataflowJobs, args: argparse.Namespace) -> str:
         for m in jobs.metrics(job.id)
         if m.name.origin == "user" and m.name.context.get("tentative") != "true" and m.scalar is not None
     ]
-    lines += ["", _table(sorted(counters), ["counter", "step", "value"]) if counters else "counters: none yet"]
+    lines += ["", table(sorted(counters), ["counter", "step", "value"]) if counters else "counters: none yet"]
     if args.messages:
         found = jobs.messages(job.id, args.messages)
         rows = [[_when(m.time), m.message_importance.name.removeprefix("JOB_MESSAGE_"), m.message_text] for m in found]
-        lines += ["", _table(rows, ["time (UTC)", "importance", "message"]) if rows else "messages: none"]
+        lines += ["", table(rows, ["time (UTC)", "importance", "message"]) if rows else "messages: none"]
     return "\n".join(lines)
 
 
@@ -175,7 +176,7 @@ def cmd_list(jobs: DataflowJobs, args: argparse.Namespace) -> str:
         which = "" if args.status == "all" else f"{args.status} "
         return f"no {which}jobs in project {jobs.project} region {jobs.region}"
     rows = [[j.id, j.name, j.type_.name.removeprefix("JOB_TYPE_"), _state(j), _when(j.create_time)] for j in found]
-    return _table(rows, ["id", "name", "type", "state", "created (UTC)"])
+    return table(rows, ["id", "name", "type", "state", "created (UTC)"])
 
 
 def cmd_stop(jobs: DataflowJobs, args: argparse.Namespace) -> str:
@@ -212,10 +213,3 @@ def _number(value: object) -> str:
 
 def _console(jobs: DataflowJobs, job_id: str) -> str:
     return f"console: https://console.cloud.google.com/dataflow/jobs/{jobs.region}/{job_id}?project={jobs.project}"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -1,5 +1,10 @@
 """ReadKafkaEvents: Kafka records -> (origin, payload) pairs for ParseEvents, via Beam's KafkaIO.
 
+Event time: a streaming read takes each record's CreateTime as its timestamp and advances the
+watermark with it, so producers must stamp records with the event's time (`spectator produce`
+does). With KafkaIO's default processing-time policy the watermark is the wall clock, and events
+that arrive with older times, replayed or delayed, land behind it and are dropped as late.
+
 Offsets: a streaming job commits them when a bundle is finalized (checkpointed on Flink and
 Dataflow). A bounded read on the DirectRunner cannot do that safely: KafkaIO commits when its
 Java read step finishes, before the Python steps have written anything. So there the read
@@ -64,6 +69,11 @@ class ReadKafkaEvents(beam.PTransform):
         self.max_num_records = max_num_records
         self.max_read_time = max_read_time
 
+    @property
+    def timestamp_policy(self) -> str:
+        # A bounded read's timestamps do not matter: ParseEvents stamps each event with its own time.
+        return ReadFromKafka.create_time_policy if self.streaming else ReadFromKafka.processing_time_policy
+
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bytes]]:
         consumer_config = {
             "bootstrap.servers": self.bootstrap_servers,
@@ -79,6 +89,7 @@ class ReadKafkaEvents(beam.PTransform):
                 topics=self.topics,
                 with_metadata=True,
                 commit_offset_in_finalize=self.streaming,
+                timestamp_policy=self.timestamp_policy,
                 max_num_records=self.max_num_records,
                 max_read_time=self.max_read_time,
                 expansion_service=expansion_service(self.expansion_service),

@@ -1,8 +1,10 @@
 -- Merge-safe, idempotent upsert of one session pane. Atomic: Redis runs it whole or not at all.
 -- KEYS: sessions hash, history zset, users zset, top zset, stats hash (all of one prefix).
 -- ARGV: user_id, start_ms, window_end_ms, record JSON, ttl_ms (0 = keep forever).
--- A stored session that contains this window and has at least as many events (equal counts:
--- a pane at least as final) makes this pane stale or a replay: nothing changes, returns 0.
+-- A stored session that contains this window and has at least as many events makes this pane
+-- stale or a replay: nothing changes, returns 0. With equal counts only an EARLY record gives
+-- way, to the ON_TIME (or LATE) pane that completes it. A pane that adds no events never
+-- rewrites a final record: Flink closes every window with a LATE pane equal to its last one.
 -- Otherwise every stored session starting in [start, window_end) is superseded: earlier panes
 -- of this window, or sessions a late bridging event merged into it. Returns 1.
 -- Such a pane holds all their events, so it has at least as many as they have together. A pane
@@ -12,7 +14,6 @@
 local sessions, history, users, top, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local user_id, start, window_end, record, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local new = cjson.decode(record)
-local rank = {EARLY = 0, ON_TIME = 1, LATE = 2}
 
 local function covers(old)
   if old.start_ms > new.start_ms or old.window_end_ms < new.window_end_ms then
@@ -21,7 +22,7 @@ local function covers(old)
   if old.event_count ~= new.event_count then
     return old.event_count > new.event_count
   end
-  return rank[old.pane] >= rank[new.pane]
+  return old.pane ~= 'EARLY' or new.pane == 'EARLY'
 end
 
 local function bool(b) if b then return 1 else return 0 end end

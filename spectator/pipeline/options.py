@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
@@ -136,16 +137,66 @@ class SpectatorOptions(PipelineOptions):
         )
 
 
+class FlinkOptions(PipelineOptions):
+    """FlinkRunner settings that Beam's Python SDK leaves to the Java side (FlinkPipelineOptions)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--checkpointing_interval",
+            type=_positive[int],
+            default=None,
+            help="FlinkRunner: milliseconds between checkpoints (default 10000). Offsets are committed on each.",
+        )
+        parser.add_argument(
+            "--savepoint_path",
+            help="FlinkRunner: resume from this savepoint (spectator flink stop) or retained checkpoint. "
+            "Default: the last checkpoint or savepoint of the previous job of this consumer group, if any.",
+        )
+        parser.add_argument(
+            "--fresh_state",
+            action="store_true",
+            default=False,
+            help="FlinkRunner: start without window state, from the consumer group's committed offsets.",
+        )
+        parser.add_argument(
+            "--detach",
+            action="store_true",
+            default=False,
+            help="FlinkRunner: print the Flink job id and return once the job runs, instead of watching it.",
+        )
+        # Set by spectator.flink.submit, never by hand: checkpoints outlive a cancelled job.
+        for name in ("--externalized_checkpoints_enabled", "--retain_externalized_checkpoints_on_cancellation"):
+            parser.add_argument(name, action="store_true", default=None, help=argparse.SUPPRESS)
+
+
 def is_dataflow(options: PipelineOptions) -> bool:
     return "dataflow" in str(options.view_as(StandardOptions).runner).lower()
+
+
+def is_flink(options: PipelineOptions) -> bool:
+    return "flink" in str(options.view_as(StandardOptions).runner).lower()
 
 
 class UsageError(ValueError):
     """A wrong flag or value, reported as one line."""
 
 
+def underscored(argv: list[str]) -> list[str]:
+    """`--flink-master=X` -> `--flink_master=X`: every flag also works with dashes, Beam's own too."""
+
+    def fix(arg: str) -> str:
+        if not arg.startswith("--"):
+            return arg
+        name, sep, value = arg.partition("=")
+        return "--" + name[2:].replace("-", "_") + sep + value
+
+    return [fix(arg) for arg in argv]
+
+
 def parse_options(argv: list[str]) -> PipelineOptions:
     """PipelineOptions from argv, refusing flags no options class knows (Beam only warns)."""
+    typed, argv = argv, underscored(argv)
     parser = _BeamArgumentParser(allow_abbrev=False)
 
     def error(message: str):
@@ -156,5 +207,6 @@ def parse_options(argv: list[str]) -> PipelineOptions:
         cls._add_argparse_args(parser)
     _, unknown = parser.parse_known_args(argv)
     if unknown:
-        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
+        as_typed = dict(zip(argv, typed))
+        raise UsageError(f"unrecognized arguments: {' '.join(as_typed.get(arg, arg) for arg in unknown)}")
     return PipelineOptions(argv)

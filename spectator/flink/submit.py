@@ -1,0 +1,172 @@
+"""Submitting the pipeline to a Flink cluster through Beam's job server, and watching it run.
+
+The cluster's pieces (scripts/flink.sh up): the JobManager's REST address (--flink-master), Beam's
+job server (--job-endpoint), the KafkaIO expansion service that makes the read EMBEDDED in the
+TaskManager, and the Python worker pool (EXTERNAL environment). `eval "$(scripts/flink.sh env)"`
+sets them all as defaults. The job runs in streaming mode with checkpoints that a cancel keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import apache_beam as beam
+import grpc
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions,
+    GoogleCloudOptions,
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
+from apache_beam.runners.runner import PipelineState
+
+from spectator.flink.rest import ACTIVE_STATES, FlinkRest, FlinkUnavailable
+from spectator.pipeline.build import build
+from spectator.pipeline.options import FlinkOptions, SpectatorOptions, UsageError
+from spectator.store import SessionStore
+
+log = logging.getLogger(__name__)
+DEFAULT_CHECKPOINT_MS = 10_000
+CONNECT_TIMEOUT_S = 10
+START_TIMEOUT_S = 180
+ENV_HINT = 'start the cluster with scripts/flink.sh up, then eval "$(scripts/flink.sh env)"'
+
+
+def _from_env(value: str | None, env: str, what: str) -> str:
+    value = value or os.environ.get(env)
+    if not value:
+        raise UsageError(f"the FlinkRunner needs {what} (or ${env}): {ENV_HINT}")
+    return value
+
+
+def _reachable(address: str, what: str) -> None:
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+    except grpc.FutureTimeoutError:
+        raise FlinkUnavailable(f"no {what} answers at {address} within {CONNECT_TIMEOUT_S}s: {ENV_HINT}") from None
+    finally:
+        channel.close()
+
+
+def prepare(options: PipelineOptions) -> FlinkRest:
+    """Completes the options of a Flink run and checks every piece answers; returns the REST client."""
+    opts = options.view_as(SpectatorOptions)
+    if not opts.bootstrap_servers:
+        raise UsageError("the FlinkRunner runs the streaming job: read Kafka with --bootstrap-servers and --topic")
+    options.view_as(StandardOptions).streaming = True
+    flink = options.view_as(FlinkRunnerOptions)
+    master = None if flink.flink_master == "[auto]" else flink.flink_master
+    flink.flink_master = _from_env(master, "SPECTATOR_FLINK_MASTER", "--flink-master HOST:PORT")
+    portable = options.view_as(PortableOptions)
+    portable.job_endpoint = _from_env(portable.job_endpoint, "SPECTATOR_FLINK_JOB_ENDPOINT", "--job-endpoint")
+    if not portable.environment_type:
+        portable.environment_type = "EXTERNAL"
+        portable.environment_config = _from_env(
+            portable.environment_config, "SPECTATOR_FLINK_WORKER_POOL", "--environment-config (the worker pool)"
+        )
+    expansion = opts.expansion_service or os.environ.get("SPECTATOR_FLINK_EXPANSION_SERVICE")
+    if not expansion or expansion.endswith(".jar"):
+        raise UsageError(
+            "the FlinkRunner reads Kafka in the TaskManager: pass --expansion-service HOST:PORT of an "
+            f"EMBEDDED expansion service (or $SPECTATOR_FLINK_EXPANSION_SERVICE): {ENV_HINT}"
+        )
+    opts.expansion_service = expansion
+    flink_opts = options.view_as(FlinkOptions)
+    flink_opts.checkpointing_interval = flink_opts.checkpointing_interval or DEFAULT_CHECKPOINT_MS
+    flink_opts.externalized_checkpoints_enabled = True
+    flink_opts.retain_externalized_checkpoints_on_cancellation = True
+    google = options.view_as(GoogleCloudOptions)
+    google.job_name = google.job_name or f"spectator-{opts.consumer_group}"
+
+    rest = FlinkRest(flink.flink_master, timeout=CONNECT_TIMEOUT_S)
+    if flink.flink_master != "[local]":
+        previous = [job for job in rest.jobs() if job["name"] == google.job_name]
+        for job in previous:
+            if job["state"] in ACTIVE_STATES:
+                raise UsageError(
+                    f"a job named {google.job_name} is already {job['state']} on Flink ({job['jid']}): stop it "
+                    "first (spectator flink stop JOB), or use another --consumer-group or --job-name"
+                )
+        if previous and not flink_opts.savepoint_path and not flink_opts.fresh_state:
+            flink_opts.savepoint_path = rest.latest_checkpoint(previous[0]["jid"])
+            if flink_opts.savepoint_path:
+                print(
+                    f"resuming from {flink_opts.savepoint_path}, the last checkpoint of the previous "
+                    f"{google.job_name} job ({previous[0]['jid']}, {previous[0]['state']}); "
+                    "--fresh-state starts from the committed offsets instead",
+                    file=sys.stderr,
+                )
+    if flink_opts.fresh_state:
+        flink_opts.savepoint_path = None
+    _reachable(portable.job_endpoint, "Beam job server")
+    _reachable(expansion, "KafkaIO expansion service")
+    return rest
+
+
+@dataclass
+class Submitted:
+    result: beam.runners.runner.PipelineResult
+    job_id: str
+    job_name: str
+
+
+def submit(options: PipelineOptions, rest: FlinkRest) -> Submitted:
+    """Submits the pipeline and waits until Flink runs it."""
+    name = options.view_as(GoogleCloudOptions).job_name
+    since_ms = int(time.time() * 1000) - 5_000
+    p = beam.Pipeline(options=options)
+    build(p, options)
+    result = p.run()
+    if options.view_as(FlinkRunnerOptions).flink_master == "[local]":
+        return Submitted(result, "", name)  # a mini-cluster inside the job server: no REST to follow
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if PipelineState.is_terminal(result.state):
+            raise RuntimeError(f"the Flink job {name} ended while starting ({result.state}): {_error(result)}")
+        for job in rest.jobs():
+            if job["name"] == name and job["start-time"] >= since_ms and job["state"] == "RUNNING":
+                return Submitted(result, job["jid"], name)
+        time.sleep(0.5)
+    raise RuntimeError(f"the Flink job {name} did not start running within {START_TIMEOUT_S}s")
+
+
+def _error(result) -> str:
+    try:
+        return result._last_error_message() or "no message"
+    except Exception:  # the job service may already be gone
+        return "no message"
+
+
+def watch(rest: FlinkRest, job: Submitted, store: SessionStore, every_s: float = 5.0) -> int:
+    """Prints a progress line every few seconds until the job ends; Ctrl-C cancels it."""
+    try:
+        while True:
+            state = rest.job(job.job_id)["state"]
+            print(progress_line(rest, job.job_id, state, store), file=sys.stderr)
+            if state not in ACTIVE_STATES:
+                return 0 if state == "FINISHED" else 1
+            time.sleep(every_s)
+    except KeyboardInterrupt:
+        print(f"\ncancelling Flink job {job.job_id}", file=sys.stderr)
+        rest.cancel(job.job_id)
+        rest.wait_for_state(job.job_id, {"CANCELED", "FAILED", "FINISHED"}, 60)
+        checkpoint = rest.latest_checkpoint(job.job_id)
+        if checkpoint:
+            print(f"its last checkpoint is kept: resume with --savepoint-path {checkpoint}", file=sys.stderr)
+        return 130
+
+
+def progress_line(rest: FlinkRest, job_id: str, state: str, store: SessionStore) -> str:
+    counts = rest.checkpoints(job_id).get("counts", {})
+    stats = store.stats()
+    return (
+        f"{time.strftime('%H:%M:%S')} {state}: {counts.get('completed', 0)} checkpoints, "
+        f"{stats['sessions']:,} sessions of {stats['events']:,} events in Redis, "
+        f"{store.deadletter_total():,} dead letters"
+    )

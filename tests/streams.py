@@ -1,0 +1,143 @@
+"""Helpers for streaming tests on the real Flink cluster: steady live streams, job control, waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from spectator.cli import main
+from spectator.flink.rest import ACTIVE_STATES, FlinkRest
+from spectator.generate import generate
+from spectator.kafka_admin import ensure_topic
+from spectator.produce import disorder, live, produce
+
+BOOTSTRAP = os.environ.get("SPECTATOR_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+MASTER = os.environ.get("SPECTATOR_FLINK_MASTER", "127.0.0.1:8081")
+PANE_FIELDS = ("pane", "updated_at_ms", "window_end_ms", "pane_index")
+
+
+def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.5):
+    """Polls `check` until it returns something truthy; fails with `what` and its last value."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}; last: {last!r}")
+
+
+def wait_for(value: Callable[[], object], expected: object, timeout_s: float, what: str) -> None:
+    """Polls `value()` until it equals `expected`; fails showing the last value seen."""
+    seen: list[object] = []
+
+    def check() -> bool:
+        seen[:] = [value()]
+        return seen[0] == expected
+
+    try:
+        wait_until(check, timeout_s, what)
+    except AssertionError:
+        message = f"timed out after {timeout_s:g}s waiting for {what}: {seen[0]!r} != {expected!r}"
+        raise AssertionError(message) from None
+
+
+def new_topic(partitions: int = 2) -> str:
+    topic = f"flink-{uuid.uuid4().hex[:8]}"
+    ensure_topic(BOOTSTRAP, topic, partitions)
+    return topic
+
+
+def send(topic: str, events: list[dict]) -> None:
+    """Events keyed by user, each Kafka record stamped with the event's time."""
+    records = [(str(e["user_id"]), json.dumps(e, ensure_ascii=False).encode(), e["timestamp"]) for e in events]
+    assert produce(BOOTSTRAP, topic, records) == len(events)
+
+
+class LiveStream:
+    """A seeded clickstream sent in a background thread at its own pace, stamped with the wall
+    clock (speedup times faster than generated), with swapped and late events. `events` holds
+    what was sent, as sent."""
+
+    def __init__(self, topic: str, users: int = 60, seed: int = 3, speedup: float = 20, gap_s: float = 60):
+        generated = generate(
+            users, seed=seed, span_s=20 * gap_s, gap_s=gap_s, seconds_between=gap_s / 4, bot_share=0
+        )
+        records = disorder(generated, seed=seed, out_of_order=0.02, late=0.01, late_by_ms=int(gap_s * 1000))
+        self.topic = topic
+        self.events: list[dict] = []
+        self._records = live(records, speedup)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _sent(self):
+        for key, payload, t_ms in self._records:
+            self.events.append(json.loads(payload))
+            yield key, payload, t_ms
+
+    def _run(self) -> None:
+        try:
+            produce(BOOTSTRAP, self.topic, self._sent())
+        except BaseException as e:  # reported by join()
+            self.error = e
+
+    def start(self) -> LiveStream:
+        self.thread.start()
+        return self
+
+    def join(self) -> list[dict]:
+        self.thread.join()
+        if self.error:
+            raise self.error
+        return self.events
+
+
+def flink_run(capsys, topic: str, redis_url: str, group: str, *extra: str) -> str:
+    """Submits the streaming job (detached) and returns its Flink job id."""
+    capsys.readouterr()
+    argv = ["run", "--runner", "FlinkRunner", "--bootstrap-servers", BOOTSTRAP, "--topic", topic,
+            "--consumer-group", group, "--redis-url", redis_url, "--checkpointing-interval", "2000",
+            "--early-firing-seconds", "1", "--detach", *extra]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    return capsys.readouterr().out.split()[-1]
+
+
+def cancel_active(rest: FlinkRest, name_prefix: str = "spectator-") -> None:
+    for job in rest.jobs():
+        if job["state"] in ACTIVE_STATES and job["name"].startswith(name_prefix):
+            rest.cancel(job["jid"])
+            rest.wait_for_state(job["jid"], {"CANCELED", "FAILED", "FINISHED"}, 60)
+
+
+def sessions(store) -> list[dict]:
+    """Every stored session as a dict without its pane fields."""
+    return [{k: v for k, v in vars_of(r).items() if k not in PANE_FIELDS} for r in store.all_sessions()]
+
+
+def vars_of(record) -> dict:
+    return json.loads(record.to_json())
+
+
+def committed(group: str, topic: str) -> dict[int, int]:
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        offsets = admin.list_group_offsets({group: None})[group]
+    finally:
+        admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+def end_offsets(topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {tp.partition: o for tp, o in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
