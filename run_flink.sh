@@ -21,7 +21,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-topic=${SPECTATOR_DEMO_TOPIC:-clicks-live}
+# A topic and consumer group of its own each run, and the demo's key prefix emptied: every run
+# starts from nothing, whatever state an earlier run left.
+run_id=$(date +%Y%m%d-%H%M%S)
+topic=clicks-live-$run_id
 prefix=${SPECTATOR_DEMO_PREFIX:-live:}
 gap=30        # the generator's 30 min gaps, 60 times faster
 spectator=$VENV/bin/spectator
@@ -51,9 +54,10 @@ eval "$(scripts/kafka.sh env)"
 eval "$(scripts/flink.sh env)"
 
 say "submitting the streaming job to Flink at $SPECTATOR_FLINK_MASTER (topic $topic, gap ${gap}s)"
+redis-cli -u "$SPECTATOR_REDIS_URL" --scan --pattern "$prefix*" | xargs -r redis-cli -u "$SPECTATOR_REDIS_URL" del >/dev/null
 "$spectator" produce --bootstrap-servers "$SPECTATOR_KAFKA_BOOTSTRAP" --topic "$topic" --partitions 2 --users 0 >/dev/null
 job=$("$spectator" run --runner FlinkRunner --bootstrap-servers "$SPECTATOR_KAFKA_BOOTSTRAP" --topic "$topic" \
-  --consumer-group live "${redis[@]}" --gap-seconds "$gap" --allowed-lateness-seconds 600 \
+  --consumer-group "live-$run_id" "${redis[@]}" --gap-seconds "$gap" --allowed-lateness-seconds 600 \
   --early-firing-seconds 5 --detach "${args[@]}" | tail -1)
 
 say "producing a live clickstream (3,000 users, 60x faster than real time, with late and malformed events)"
@@ -64,18 +68,23 @@ producer=$!
 "$spectator" serve "${redis[@]}" --port "${SPECTATOR_EXPLORER_PORT:-8000}" >"$RUN_DIR/explorer.log" 2>&1 &
 explorer=$!
 
-while :; do
-  sleep 5
+show() {  # one screen: the job, the latest pane writes, the most engaged user's sessions
+  local user
   user=$("$spectator" top -n 1 "${redis[@]}" | awk 'NR == 3 {print $2}')
-  clear || true
   echo "Flink web UI: ${SPECTATOR_FLINK_MASTER/#/http://}/#/job/running/$job/overview"
   echo "Explorer:     http://127.0.0.1:${SPECTATOR_EXPLORER_PORT:-8000}/ (key prefix $prefix)     Ctrl-C stops"
   echo
   "$spectator" flink status "$job" | sed -n '1p;3,4p;6,20p'
   echo
-  "$spectator" recent -n 8 --gap-seconds "$gap" "${redis[@]}"
+  "$spectator" recent -n 10 --gap-seconds "$gap" "${redis[@]}"
   if [ -n "$user" ]; then
     echo
     "$spectator" sessions "$user" "${redis[@]}" | tail -n 6
   fi
+}
+while :; do
+  sleep 5
+  screen=$(show 2>/dev/null) || continue
+  clear 2>/dev/null || true
+  echo "$screen"
 done

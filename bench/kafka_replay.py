@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.common import measure, print_table, run_child
 from spectator.generate import generate
+from spectator.io.redis import upsert_args
 from spectator.kafka_admin import ensure_topic
 from spectator.model import BadEvent, parse_event
 from spectator.produce import disorder, produce
@@ -67,10 +68,8 @@ def plain(bootstrap: str, topic: str, events: int, redis_url: str) -> None:
         for begin, end in chains([e.timestamp_ms for e in user_events], gap_ms):
             stats = stats_of(user_events[begin:end], BOT_THRESHOLD)
             record = to_record(user, stats, stats.end_ms + gap_ms, "ON_TIME", 0)
-            session_keys = [keys.sessions(user), keys.history(user), keys.users, keys.top, keys.stats]
-            upsert(
-                keys=session_keys, args=[user, record.start_ms, record.window_end_ms, record.to_json(), 0], client=pipe
-            )
+            session_keys, args = upsert_args(keys, record)
+            upsert(keys=session_keys, args=args, client=pipe)
             if len(pipe) >= 500:
                 pipe.execute()
     pipe.execute()

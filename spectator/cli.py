@@ -172,25 +172,19 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 def cmd_recent(args: argparse.Namespace) -> int:
     store = open_store(args)
-    records = store.latest(args.n)
-    if not records:
-        print("no sessions stored yet")
+    writes = store.latest_writes(args.n)
+    if not writes:
+        print("no sessions written yet")
         return 0
-    newest_ms = max(r.end_ms for r in records)
+    newest_ms = max(int(w["end_ms"]) for w in writes)
+    active = store.active_users(newest_ms - int(args.gap_seconds * 1000))
+    print(f"{active:,} users with events in the {args.gap_seconds:g}s of event time up to {iso(newest_ms)} UTC")
     now_ms = time.time() * 1000
-    open_now = store.active_users(newest_ms - int(args.gap_seconds * 1000))
-    print(f"{open_now:,} users with events in the last {args.gap_seconds:g}s of event time (up to {iso(newest_ms)})")
     rows = [
-        [
-            r.user_id,
-            iso(r.start_ms),
-            iso(r.end_ms)[11:],
-            r.event_count,
-            r.pane,
-            f"{(now_ms - r.updated_at_ms) / 1000:.0f}s",
-        ]
-        for r in records
-    ]
+        [w["user_id"], iso(int(w["start_ms"])), iso(int(w["end_ms"]))[11:], w["event_count"], w["pane"],
+         f"{(now_ms - w['written_ms']) / 1000:.0f}s ago"]
+        for w in writes
+    ]  # fmt: skip
     print(table(rows, ["user", "start (UTC)", "end", "events", "pane", "written"]))
     return 0
 
@@ -263,7 +257,7 @@ def parser() -> Parser:
         ("export", "print every stored session as JSON lines, by user and start"),
         ("sessions", "show one user's session history"),
         ("top", "show the engagement leaderboard"),
-        ("recent", "show the latest session of the users active last, with its pane"),
+        ("recent", "show the latest session writes (EARLY, ON_TIME, LATE panes) as they happen"),
         ("summary", "show totals over every stored session"),
         ("deadletters", "show the events the pipeline rejected"),
         ("serve", "serve the session explorer: a web page and a read-only JSON API"),
@@ -273,7 +267,7 @@ def parser() -> Parser:
         p.add_argument("--key-prefix", default=DEFAULT_PREFIX)
     sub.choices["sessions"].add_argument("user_id")
     sub.choices["top"].add_argument("-n", type=int, default=10, help="how many users")
-    sub.choices["recent"].add_argument("-n", type=int, default=10, help="how many users")
+    sub.choices["recent"].add_argument("-n", type=int, default=10, help="how many writes")
     sub.choices["recent"].add_argument(
         "--gap-seconds",
         type=float,

@@ -8,6 +8,7 @@ user's keys, and nothing user-supplied ever reaches a pattern):
   P users         zset   user id -> end_ms of their latest session
   P top           zset   user id -> events over their current sessions (engagement)
   P stats         hash   sessions, events, bounces, bots, duration_ms over current sessions
+  P panes         stream user_id, start_ms, end_ms, event_count, pane of each write; capped
   P deadletters   stream payload, reason, code, origin; capped
   P deadletters:total     counter of dead letters ever written
   P deadletters:seen:H    marker that makes a retried dead letter a no-op (expires)
@@ -48,6 +49,10 @@ class Keys:
     @property
     def stats(self) -> str:
         return f"{self.prefix}stats"
+
+    @property
+    def panes(self) -> str:
+        return f"{self.prefix}panes"
 
     @property
     def deadletters(self) -> str:
@@ -117,13 +122,13 @@ class SessionStore:
             records.extend(self.sessions(user_id))
         return records
 
-    def latest(self, count: int = 10) -> list[SessionRecord]:
-        """The latest session of each of the `count` users whose sessions ended last."""
-        records = []
-        for user in self.client.zrevrange(self.keys.users, 0, count - 1):
-            newest = self.sessions(user.decode(), newest_first=True, count=1)
-            records.extend(newest)
-        return records
+    def latest_writes(self, count: int = 10) -> list[dict]:
+        """The newest pane writes first: user_id, start_ms, end_ms, event_count, pane, written_ms."""
+        rows = self.client.xrevrange(self.keys.panes, count=count)
+        return [
+            {**{k.decode(): v.decode() for k, v in fields.items()}, "written_ms": int(entry.split(b"-")[0])}
+            for entry, fields in rows
+        ]
 
     def active_users(self, since_ms: int) -> int:
         """Users whose latest session ended at or after `since_ms` (event time)."""

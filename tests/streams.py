@@ -67,9 +67,7 @@ class LiveStream:
     what was sent, as sent."""
 
     def __init__(self, topic: str, users: int = 60, seed: int = 3, speedup: float = 20, gap_s: float = 60):
-        generated = generate(
-            users, seed=seed, span_s=20 * gap_s, gap_s=gap_s, seconds_between=gap_s / 4, bot_share=0
-        )
+        generated = generate(users, seed=seed, span_s=20 * gap_s, gap_s=gap_s, seconds_between=gap_s / 4, bot_share=0)
         records = disorder(generated, seed=seed, out_of_order=0.02, late=0.01, late_by_ms=int(gap_s * 1000))
         self.topic = topic
         self.events: list[dict] = []

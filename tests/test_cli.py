@@ -38,7 +38,7 @@ def test_wrong_flags_give_one_line(argv, needle, capsys):
     assert needle in one_line_error(capsys)
 
 
-@pytest.mark.parametrize("command", [["export"], ["top"], ["sessions", "u"], ["deadletters"], ["summary"]])
+@pytest.mark.parametrize("command", [["export"], ["top"], ["sessions", "u"], ["deadletters"], ["summary"], ["recent"]])
 def test_unreachable_redis_gives_one_line_without_password(command, capsys):
     assert main([*command, "--redis-url", DEAD_URL]) == 1
     err = one_line_error(capsys)
@@ -76,6 +76,12 @@ def test_generate_then_read_commands(tmp_path, redis_url, capsys):
     out = capsys.readouterr().out
     assert "1 dead letters in all" in out and "g.jsonl:" in out and "invalid_json" in out
     assert main(["sessions", "nobody", "--redis-url", redis_url]) == 1
+    capsys.readouterr()
+    assert main(["recent", "-n", "4", "--redis-url", redis_url]) == 0
+    recent = capsys.readouterr().out.splitlines()
+    assert "users with events in the 1800s of event time" in recent[0]
+    assert recent[1].split() == ["user", "start", "(UTC)", "end", "events", "pane", "written"] and len(recent) == 7
+    assert all(" ON_TIME " in row for row in recent[3:])
 
 
 def free_port():

@@ -97,13 +97,19 @@ def test_on_time_pane_with_no_new_events_replaces_early(redis_url, store):
 def test_closing_late_pane_with_no_new_events_changes_nothing(redis_url, store):
     # Flink fires every window once more when it expires: a LATE pane equal to the last one.
     upsert_one_by_one(redis_url, [rec(10, 30, 3, "EARLY"), rec(10, 30, 3, "ON_TIME")])
-    before = store.client.dump(store.keys.sessions("u")), store.top(), store.stats()
+    before = store.client.dump(store.keys.sessions("u")), store.top(), store.stats(), store.latest_writes()
     upsert_one_by_one(redis_url, [rec(10, 30, 3, "LATE")])
-    assert (store.client.dump(store.keys.sessions("u")), store.top(), store.stats()) == before
+    assert (store.client.dump(store.keys.sessions("u")), store.top(), store.stats(), store.latest_writes()) == before
     assert state(store) == [(10, 30, 3, "ON_TIME")]
     upsert_one_by_one(redis_url, [rec(10, 40, 4, "LATE")])  # a real late event still updates it
     assert state(store) == [(10, 40, 4, "LATE")]
     assert_consistent(store)
+    # Each write, and only a write, is listed newest first for `spectator recent`.
+    assert [(w["pane"], w["event_count"]) for w in store.latest_writes()] == [
+        ("LATE", "4"),
+        ("ON_TIME", "3"),
+        ("EARLY", "3"),
+    ]
 
 
 def test_bridging_pane_merges_two_stored_sessions(redis_url, store):

@@ -19,10 +19,20 @@ from spectator.store import DEFAULT_PREFIX, Keys, connect, redact
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ReadOnlyError)
 DEADLETTER_MARKER_TTL_S = 7 * 24 * 3600
+PANES_MAX_LEN = 10_000  # the stream of latest writes (spectator recent)
 
 
 class RedisUnavailable(RuntimeError):
     pass
+
+
+def upsert_args(keys: Keys, record: SessionRecord, ttl_ms: int = 0) -> tuple[list[str], list]:
+    """KEYS and ARGV of upsert_session.lua for one pane."""
+    user = record.user_id
+    return (
+        [keys.sessions(user), keys.history(user), keys.users, keys.top, keys.stats, keys.panes],
+        [user, record.start_ms, record.window_end_ms, record.to_json(), ttl_ms, PANES_MAX_LEN],
+    )
 
 
 class _BatchingRedisDoFn(beam.DoFn):
@@ -112,12 +122,8 @@ class _UpsertSessionsDoFn(_BatchingRedisDoFn):
         self.ttl_ms = ttl_seconds * 1000
 
     def _call(self, pipe: redis.client.Pipeline, record: SessionRecord) -> None:
-        k = self.keys
-        self.script(
-            keys=[k.sessions(record.user_id), k.history(record.user_id), k.users, k.top, k.stats],
-            args=[record.user_id, record.start_ms, record.window_end_ms, record.to_json(), self.ttl_ms],
-            client=pipe,
-        )
+        keys, args = upsert_args(self.keys, record, self.ttl_ms)
+        self.script(keys=keys, args=args, client=pipe)
 
 
 class _AddDeadLettersDoFn(_BatchingRedisDoFn):

@@ -1,6 +1,6 @@
 -- Merge-safe, idempotent upsert of one session pane. Atomic: Redis runs it whole or not at all.
--- KEYS: sessions hash, history zset, users zset, top zset, stats hash (all of one prefix).
--- ARGV: user_id, start_ms, window_end_ms, record JSON, ttl_ms (0 = keep forever).
+-- KEYS: sessions hash, history zset, users zset, top zset, stats hash, panes stream (one prefix).
+-- ARGV: user_id, start_ms, window_end_ms, record JSON, ttl_ms (0 = keep forever), panes max length.
 -- A stored session that contains this window and has at least as many events makes this pane
 -- stale or a replay: nothing changes, returns 0. With equal counts only an EARLY record gives
 -- way, to the ON_TIME (or LATE) pane that completes it. A pane that adds no events never
@@ -11,7 +11,7 @@
 -- with fewer comes from a run that never saw them (a later bounded run reading a late event):
 -- it is stored beside them and nothing is deleted (returns 2), unless it would overwrite one
 -- with the same start, in which case nothing changes (returns 3, and the writer logs it).
-local sessions, history, users, top, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local sessions, history, users, top, stats, panes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local user_id, start, window_end, record, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local new = cjson.decode(record)
 
@@ -75,4 +75,7 @@ if ttl > 0 then
   redis.call('PEXPIRE', sessions, ttl)
   redis.call('PEXPIRE', history, ttl)
 end
+-- The latest writes, newest last (the stream id is the write time): what changed, and when.
+redis.call('XADD', panes, 'MAXLEN', '~', ARGV[6], '*', 'user_id', user_id, 'start_ms', start,
+           'end_ms', new.end_ms, 'event_count', new.event_count, 'pane', new.pane)
 return result
