@@ -43,25 +43,26 @@ def project(bootstrap: str, topic: str, events: int, redis_url: str, jar: str) -
     run(parse_options(flags))
 
 
-def plain(bootstrap: str, topic: str, events: int, redis_url: str) -> None:
+def plain(bootstrap: str, topic: str, events: int, redis_url: str, gap_s: float = GAP_S) -> None:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000)
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
+    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
     by_user = defaultdict(list)
     read = 0
     while read < events:
-        for record in consumer.poll(timeout_ms=1000).get(tp, []):
-            read += 1
-            try:
-                event = parse_event(record.value)
-            except BadEvent:
-                continue
-            by_user[event.user_id].append(event)
+        for batch in consumer.poll(timeout_ms=1000).values():
+            for record in batch:
+                read += 1
+                try:
+                    event = parse_event(record.value)
+                except BadEvent:
+                    continue
+                by_user[event.user_id].append(event)
     consumer.close()
     client = redis.Redis.from_url(redis_url)
     upsert = client.register_script(files("spectator.io").joinpath("upsert_session.lua").read_text())
-    keys, gap_ms = Keys(), GAP_S * 1000
+    keys, gap_ms = Keys(), round(gap_s * 1000)
     pipe = client.pipeline(transaction=False)
     for user, user_events in by_user.items():
         user_events.sort(key=lambda e: e.timestamp_ms)

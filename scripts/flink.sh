@@ -28,6 +28,7 @@
 #   SPECTATOR_FLINK_EXPANSION_PORT  KafkaIO expansion service port (default 8097)
 #   SPECTATOR_FLINK_WORKER_PORT     Python worker pool port (default 50000)
 #   SPECTATOR_FLINK_SLOTS           task slots of the TaskManager (default 4)
+#   SPECTATOR_FLINK_PARALLELISM     jobs' default parallelism (default 2, one a core here)
 #   SPECTATOR_FLINK_JM_MEMORY       JobManager process size (default 1024m)
 #   SPECTATOR_FLINK_TM_MEMORY       TaskManager process size (default 1600m)
 #   SPECTATOR_FLINK_WAIT            seconds `up` waits for the cluster (default 120)
@@ -59,6 +60,7 @@ ARTIFACT_PORT=$((JOB_PORT + 1))
 EXPANSION_PORT=${SPECTATOR_FLINK_EXPANSION_PORT:-8097}
 WORKER_PORT=${SPECTATOR_FLINK_WORKER_PORT:-50000}
 SLOTS=${SPECTATOR_FLINK_SLOTS:-4}
+PARALLELISM=${SPECTATOR_FLINK_PARALLELISM:-2}
 JM_MEMORY=${SPECTATOR_FLINK_JM_MEMORY:-1024m}
 TM_MEMORY=${SPECTATOR_FLINK_TM_MEMORY:-1600m}
 WAIT_SECONDS=${SPECTATOR_FLINK_WAIT:-120}
@@ -207,6 +209,7 @@ write_conf() {
   printf '%s\n' "$HOST" > "$CONF_DIR/workers"
   sed -e "s#@JAVA_OPTS@#${JAVA_OPENS[*]}#" -e "s#@RPC_PORT@#$RPC_PORT#" -e "s#@REST_PORT@#$REST_PORT#" \
       -e "s#@JM_MEMORY@#$JM_MEMORY#" -e "s#@TM_MEMORY@#$TM_MEMORY#" -e "s#@SLOTS@#$SLOTS#" \
+      -e "s#@PARALLELISM@#$PARALLELISM#" \
       -e "s#@RUN_DIR@#$FRUN#g" "$ROOT/services/flink/config.yaml.in" > "$CONF_DIR/config.yaml"
   # The job server and the expansion service log through log4j2 into files of their own.
   for f in jobserver expansion; do

@@ -1,5 +1,4 @@
 import random
-from itertools import pairwise
 
 import apache_beam as beam
 import pytest
@@ -7,7 +6,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from spectator.model import ClickEvent
-from spectator.transforms.sessionize import Sessionize, chains, edge_times, join_partials, precombine
+from spectator.transforms.sessionize import Sessionize, chains, join_partials, precombine
 from spectator.transforms.stats import SessionStatsFn, merge, stats_of
 from tests.reference import reference_sessions
 
@@ -51,9 +50,8 @@ def test_merge_in_any_order_equals_one_pass():
         cuts = sorted(rng.sample(range(1, len(events)), 7))
         parts = [stats_of(events[a:b], 20) for a, b in zip([0, *cuts], [*cuts, len(events)])]
         rng.shuffle(parts)
-        acc = fn.create_accumulator()
-        acc = fn.add_input(acc, None)
-        acc = fn.merge_accumulators([acc, *parts])
+        acc = fn.add_input(fn.create_accumulator(), parts[0])
+        acc = fn.merge_accumulators([acc, *parts[1:]])
         assert summary(fn.extract_output(acc)) == whole
 
 
@@ -74,23 +72,9 @@ def test_chains_split_at_exactly_gap():
     assert chains([0, 10, GAP + 10, 2 * GAP + 9, 3 * GAP + 9], GAP) == [(0, 2), (2, 4), (4, 5)]
 
 
-def test_edge_times_keep_the_window_joined():
-    rng = random.Random(5)
-    for _ in range(200):
-        times = [0]
-        for _ in range(rng.randrange(0, 40)):
-            times.append(times[-1] + rng.randrange(0, GAP))
-        edges = edge_times(times, GAP)
-        assert edges[0] == times[0] and edges[-1] == times[-1]
-        assert all(b - a < GAP for a, b in pairwise(edges))
-        assert set(edges) <= set(times)
-
-
 def test_precombine_emits_stats_once_per_chain():
-    out = list(precombine([ev(0), ev(GAP - 1), ev(2 * GAP - 2), ev(4 * GAP)], GAP, bot_threshold=100))
-    stats = [(t, s.count) for t, (_, s) in out if s is not None]
-    assert stats == [(0, 3), (4 * GAP, 1)]
-    assert [t for t, (_, s) in out if s is None] == [GAP - 1, 2 * GAP - 2]
+    out = list(precombine([ev(2 * GAP - 2), ev(0), ev(4 * GAP), ev(GAP - 1)], GAP, bot_threshold=100))
+    assert [(first, last, s.count) for first, last, (_, s) in out] == [(0, 2 * GAP - 2, 3), (4 * GAP, 4 * GAP, 1)]
 
 
 @pytest.mark.parametrize("bounded", [False, True], ids=["session-windows", "bounded-grouping"])
@@ -124,7 +108,7 @@ def test_partials_from_any_bundle_split_join_into_the_same_sessions():
     for _ in range(300):
         t += rng.choice([0, 1, GAP - 1, GAP, GAP + 1, 5000])
         events.append(ev(t, rng.choice(["/a", "/b"])))
-    whole = [summary(s) for s in join_partials([s for _, (_, s) in precombine(events, GAP, 10, False)], GAP, 10)]
+    whole = [summary(s) for s in join_partials([s for _, _, (_, s) in precombine(events, GAP, 10)], GAP, 10)]
     assert len(whole) > 10
     for _ in range(20):
         rng.shuffle(events)
@@ -132,6 +116,6 @@ def test_partials_from_any_bundle_split_join_into_the_same_sessions():
         partials = [
             stats
             for a, b in zip([0, *cuts], [*cuts, len(events)])
-            for _, (_, stats) in precombine(events[a:b], GAP, 10, markers=False)
+            for _, _, (_, stats) in precombine(events[a:b], GAP, 10)
         ]
         assert [summary(s) for s in join_partials(partials, GAP, 10)] == whole

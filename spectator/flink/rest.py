@@ -56,6 +56,10 @@ class FlinkRest:
     def overview(self) -> dict:
         return self.get("/overview")
 
+    def config(self) -> dict[str, str]:
+        """The JobManager's configuration."""
+        return {row["key"]: row["value"] for row in self.get("/jobmanager/config")}
+
     def jobs(self) -> list[dict]:
         """Every job the JobManager knows, newest first."""
         return sorted(self.get("/jobs/overview")["jobs"], key=lambda j: j["start-time"], reverse=True)

@@ -165,6 +165,12 @@ class FlinkOptions(PipelineOptions):
             default=False,
             help="FlinkRunner: print the Flink job id and return once the job runs, instead of watching it.",
         )
+        parser.add_argument(
+            "--max_bundle_size",
+            type=_positive[int],
+            default=None,
+            help="FlinkRunner: most elements in one bundle sent to the Python workers (Beam's default 1000).",
+        )
         # Set by spectator.flink.submit, never by hand: checkpoints outlive a cancelled job.
         for name in ("--externalized_checkpoints_enabled", "--retain_externalized_checkpoints_on_cancellation"):
             parser.add_argument(name, action="store_true", default=None, help=argparse.SUPPRESS)

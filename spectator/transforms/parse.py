@@ -46,11 +46,11 @@ class _ParseDoFn(beam.DoFn):
             self.dead.inc()
             Metrics.counter("spectator.dead_letters", e.code).inc()
             yield TaggedOutput(DEAD_LETTERS, DeadLetter(_text(payload), str(e), e.code, origin))
-            return
-        self.parsed.inc()
-        # Raw events come straight from a source, in the global window. A TimestampedValue would
-        # have its window assigned again, which costs more than the parsing.
-        yield WindowedValue(event, Timestamp(micros=event.timestamp_ms * 1000), GLOBAL_WINDOWS)
+        else:
+            self.parsed.inc()
+            # Raw events come straight from a source, in the global window. A TimestampedValue would
+            # have its window assigned again, which costs more than the parsing.
+            yield WindowedValue(event, Timestamp(micros=event.timestamp_ms * 1000), GLOBAL_WINDOWS)
 
 
 class ParseEvents(beam.PTransform):

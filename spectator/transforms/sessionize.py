@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -15,7 +14,7 @@ from spectator.model import PANE_NAMES, ClickEvent, SessionRecord
 from spectator.transforms.parse import GLOBAL_WINDOWS
 from spectator.transforms.stats import SessionStats, SessionStatsFn, add_event, merge
 
-Partial = tuple[str, SessionStats | None]
+Partial = tuple[str, SessionStats]
 
 
 def chains(times_ms: list[int], gap_ms: int) -> list[tuple[int, int]]:
@@ -30,28 +29,11 @@ def chains(times_ms: list[int], gap_ms: int) -> list[tuple[int, int]]:
     return runs
 
 
-def edge_times(times_ms: list[int], gap_ms: int) -> list[int]:
-    """The fewest of a chain's times whose [t, t + gap) windows still join into one session.
+def precombine(events: list[ClickEvent], gap_ms: int, bot_threshold: int) -> Iterator[tuple[int, int, Partial]]:
+    """One user's events -> (first_ms, last_ms, (user, stats)) per chain of events less than the gap apart.
 
-    Always the first and the last; in between, greedily the farthest time still within the gap.
-    """
-    picked = [times_ms[0]]
-    last = times_ms[-1]
-    while picked[-1] + gap_ms <= last:
-        # The farthest time strictly less than gap after the last pick; chains guarantee one.
-        picked.append(times_ms[bisect_left(times_ms, picked[-1] + gap_ms) - 1])
-    if picked[-1] != last:
-        picked.append(last)
-    return picked
-
-
-def precombine(
-    events: list[ClickEvent], gap_ms: int, bot_threshold: int, markers: bool = True
-) -> Iterator[tuple[int, Partial]]:
-    """One user's events -> (timestamp, (user, stats-or-None)) elements equivalent under Sessions.
-
-    Each chain becomes its stats at the chain's first time, plus (with `markers`) empty markers
-    at just enough later times that Sessions(gap) merges them back into [first, last + gap).
+    Sessions(gap) merges a chain's events into the window [first, last + gap), so that window,
+    given to the chain's stats, merges with the rest of the session exactly as its events would.
     """
     events = sorted(events, key=lambda e: e.timestamp_ms)
     times = [e.timestamp_ms for e in events]
@@ -60,10 +42,7 @@ def precombine(
         stats = SessionStats()
         for event in events[begin:end]:
             add_event(stats, event, bot_threshold)
-        yield times[begin], (user, stats)
-        if markers:
-            for t in edge_times(times[begin:end], gap_ms)[1:]:
-                yield t, (user, None)
+        yield times[begin], times[end - 1], (user, stats)
 
 
 def join_partials(partials: list[SessionStats], gap_ms: int, bot_threshold: int) -> list[SessionStats]:
@@ -78,12 +57,16 @@ def join_partials(partials: list[SessionStats], gap_ms: int, bot_threshold: int)
 
 
 class _PreCombineDoFn(beam.DoFn):
-    """Folds a bundle's events per user so that fewer elements reach the merging GroupByKey."""
+    """Folds a bundle's events per user so that fewer elements reach the merging GroupByKey.
 
-    def __init__(self, gap_ms: int, bot_threshold: int, markers: bool):
+    With `windowed`, each chain's stats go out in the session window of its events (the input is
+    session-windowed); otherwise in the global window.
+    """
+
+    def __init__(self, gap_ms: int, bot_threshold: int, windowed: bool):
         self.gap_ms = gap_ms
         self.bot_threshold = bot_threshold
-        self.markers = markers
+        self.windowed = windowed
 
     def start_bundle(self) -> None:
         self.buffer: dict[str, list[ClickEvent]] = {}
@@ -93,8 +76,13 @@ class _PreCombineDoFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for events in self.buffer.values():
-            for t_ms, partial in precombine(events, self.gap_ms, self.bot_threshold, self.markers):
-                yield WindowedValue(partial, Timestamp(micros=t_ms * 1000), GLOBAL_WINDOWS)
+            for first_ms, last_ms, partial in precombine(events, self.gap_ms, self.bot_threshold):
+                start = Timestamp(micros=first_ms * 1000)
+                if self.windowed:
+                    windows = (window.IntervalWindow(start, Timestamp(micros=(last_ms + self.gap_ms) * 1000)),)
+                else:
+                    windows = GLOBAL_WINDOWS
+                yield WindowedValue(partial, start, windows)
         self.buffer = {}
 
 
@@ -168,16 +156,16 @@ class Sessionize(beam.PTransform):
 
     def expand(self, events: beam.PCollection[ClickEvent]) -> beam.PCollection[SessionRecord]:
         gap_ms = round(self.gap_seconds * 1000)
-        partials = events | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold, not self.bounded))
         if self.bounded:
             return (
-                partials
+                events
+                | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold, windowed=False))
                 | "GroupByUser" >> beam.GroupByKey()
                 | "JoinSessions" >> beam.ParDo(_JoinSessionsDoFn(gap_ms, self.bot_threshold))
             )
         early = trigger.AfterProcessingTime(self.early_firing_seconds) if self.early_firing_seconds > 0 else None
         return (
-            partials
+            events
             | "SessionWindows"
             >> beam.WindowInto(
                 window.Sessions(self.gap_seconds),
@@ -185,6 +173,7 @@ class Sessionize(beam.PTransform):
                 allowed_lateness=self.allowed_lateness_seconds,
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
             )
+            | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold, windowed=True))
             | "SessionStats" >> beam.CombinePerKey(SessionStatsFn(self.bot_threshold))
             | "ToSessionRecord" >> beam.ParDo(_ToRecordDoFn())
         )

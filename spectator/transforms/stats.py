@@ -106,7 +106,7 @@ def stats_of(events: Iterable[ClickEvent], bot_threshold: int) -> SessionStats:
 
 
 class SessionStatsFn(beam.CombineFn):
-    """Combines partial SessionStats (None marks a window edge and carries nothing)."""
+    """Combines partial SessionStats (transforms/sessionize.py folds a bundle's events into them)."""
 
     def __init__(self, bot_threshold: int):
         self.bot_threshold = bot_threshold
@@ -114,8 +114,8 @@ class SessionStatsFn(beam.CombineFn):
     def create_accumulator(self) -> SessionStats:
         return SessionStats()
 
-    def add_input(self, acc: SessionStats, partial: SessionStats | None) -> SessionStats:
-        return acc if partial is None else merge(acc, partial, self.bot_threshold)
+    def add_input(self, acc: SessionStats, partial: SessionStats) -> SessionStats:
+        return merge(acc, partial, self.bot_threshold)
 
     def merge_accumulators(self, accumulators: Iterable[SessionStats]) -> SessionStats:
         it = iter(accumulators)

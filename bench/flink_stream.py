@@ -1,0 +1,279 @@
+"""Streaming benchmark on the local Flink cluster: throughput, latency and TaskManager memory.
+
+    scripts/services.sh up redis kafka flink
+    eval "$(scripts/kafka.sh env)"; eval "$(scripts/flink.sh env)"
+    .cache/venv/bin/python -m bench.flink_stream --events 200000
+
+1. Throughput. N seeded events (3,000 users an N/85k share, stamped over the last minutes) wait in
+   a 2-partition topic; each job reads them from the start. Sustained events/s is the parse rate
+   between 10% and 90% of the backlog: Flink's backpressure slows the read to what the slowest step
+   takes, so that rate is the whole pipeline's. Then the job must have written every event to Redis.
+   The project's job and a naive one (raw events into the same Sessions, trigger and CombinePerKey,
+   without the per-bundle fold) run on the same cluster, one after the other.
+2. Latency. The project's job reads a live stream at a steady rate (event time = send time); every
+   20th event's latency is the time from its send to the first pane write in Redis that holds it.
+3. Memory. The TaskManager's heap and metaspace after each job, and after more short jobs in a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from urllib.parse import quote
+
+import apache_beam as beam
+import redis
+from apache_beam.transforms import trigger, window
+
+from bench.kafka_replay import plain
+from spectator.flink import submit
+from spectator.flink.rest import FlinkRest
+from spectator.generate import generate
+from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
+from spectator.kafka_admin import ensure_topic
+from spectator.pipeline.options import SpectatorOptions, parse_options
+from spectator.produce import produce
+from spectator.store import SessionStore
+from spectator.transforms.parse import ParseEvents
+from spectator.transforms.read import ReadClickEvents
+from spectator.transforms.sessionize import _ToRecordDoFn
+from spectator.transforms.stats import SessionStats, add_event, merge
+
+GAP_S = 30  # the generator's 30 min gaps, 60 times faster
+SPEEDUP = 60
+
+
+class RawStatsFn(beam.CombineFn):
+    """The naive combine: one raw event at a time into the same statistics."""
+
+    def __init__(self, bot_threshold: int):
+        self.bot_threshold = bot_threshold
+
+    def create_accumulator(self) -> SessionStats:
+        return SessionStats()
+
+    def add_input(self, acc: SessionStats, event) -> SessionStats:
+        return add_event(acc, event, self.bot_threshold)
+
+    def merge_accumulators(self, accs) -> SessionStats:
+        accs = list(accs)
+        for other in accs[1:]:
+            merge(accs[0], other, self.bot_threshold)
+        return accs[0]
+
+    def extract_output(self, acc: SessionStats) -> SessionStats:
+        return acc
+
+
+def naive_build(p: beam.Pipeline, options) -> None:
+    opts = options.view_as(SpectatorOptions)
+    redis_args = dict(redis_url=opts.redis_url, prefix=opts.key_prefix)
+    parsed = p | "ReadClickEvents" >> ReadClickEvents(opts, True) | "ParseEvents" >> ParseEvents()
+    parsed.dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(**redis_args)
+    early = trigger.AfterProcessingTime(opts.early_firing_seconds)
+    (
+        parsed.events
+        | "KeyByUser" >> beam.Map(lambda e: (e.user_id, e))
+        | "SessionWindows"
+        >> beam.WindowInto(
+            window.Sessions(opts.gap_seconds),
+            trigger=trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
+            allowed_lateness=opts.allowed_lateness_seconds,
+            accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+        )
+        | "SessionStats" >> beam.CombinePerKey(RawStatsFn(opts.bot_threshold))
+        | "ToSessionRecord" >> beam.ParDo(_ToRecordDoFn())
+        | "WriteSessions" >> WriteSessionsToRedis(**redis_args)
+    )
+
+
+def start_job(
+    topic: str, redis_url: str, build_fn=None, early_s: int = 10, extra: list[str] = ()
+) -> tuple[FlinkRest, str]:
+    argv = ["--runner", "FlinkRunner", "--bootstrap-servers", os.environ["SPECTATOR_KAFKA_BOOTSTRAP"],
+            "--topic", topic, "--consumer-group", f"bench-{uuid.uuid4().hex[:8]}", "--redis-url", redis_url,
+            "--gap-seconds", str(GAP_S), "--allowed-lateness-seconds", "3600", "--early-firing-seconds",
+            str(early_s), "--detach", *extra]  # fmt: skip
+    options = parse_options(argv)
+    rest = submit.prepare(options)
+    job = submit.submit(options, rest, build_fn or submit.build)
+    return rest, job.job_id
+
+
+def backlog_topic(n: int, partitions: int) -> tuple[str, int]:
+    """A topic holding n generated events stamped over the minutes up to now; returns (topic, n)."""
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    ensure_topic(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, partitions)
+    events = [e for _, e in zip(range(n), generate(max(n * 3000 // 85_000, 1), seed=1))]
+    first, now = events[0]["timestamp"], int(time.time() * 1000)
+    span = (events[-1]["timestamp"] - first) // SPEEDUP
+    records = []
+    for e in events:
+        e["timestamp"] = now - span + (e["timestamp"] - first) // SPEEDUP
+        records.append((e["user_id"], json.dumps(e).encode(), e["timestamp"]))
+    return topic, produce(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, records)
+
+
+def throughput(label: str, topic: str, n: int, redis_url: str, build_fn=None) -> dict:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    rest, job = start_job(topic, redis_url, build_fn)
+    read = records_read(rest, job)
+    samples = []
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        samples.append((time.monotonic(), read()))
+        if samples[-1][1] >= n:
+            break
+        time.sleep(0.5)
+    (t10, c10), (t90, c90) = _at(samples, 0.1 * n), _at(samples, 0.9 * n)
+    rate = (c90 - c10) / (t90 - t10)
+    store = SessionStore(client)
+    while store.stats()["events"] < n and time.monotonic() < deadline:
+        time.sleep(1)
+    written = store.stats()["events"]
+    memory = taskmanager_memory(rest)
+    rest.cancel(job)
+    rest.wait_for_state(job, {"CANCELED"}, 60)
+    print(f"  {label}: {rate:,.0f} events/s sustained; {written:,} of {n:,} events in Redis", flush=True)
+    return {"rate": rate, "written": written, **memory}
+
+
+def records_read(rest: FlinkRest, job: str):
+    """A function that returns how many Kafka records entered the job's first Python stage.
+
+    Flink counts them as they go (Beam's own counters reach Flink only every ~10 s)."""
+    vertex = next(v["id"] for v in rest.job(job)["vertices"] if v["name"].startswith("Source:"))
+    path = f"/jobs/{job}/vertices/{vertex}/subtasks/metrics"
+    for _ in range(120):  # the metrics appear once the tasks run
+        names = [m["id"] for m in rest.get(path) if "ParseEvents" in m["id"] and m["id"].endswith(".numRecordsIn")]
+        if names:
+            break
+        time.sleep(0.5)
+    name = names[0]
+    return lambda: sum(row["sum"] for row in rest.get(f"{path}?get={quote(name)}&agg=sum"))
+
+
+def _at(samples: list[tuple[float, float]], count: float) -> tuple[float, float]:
+    """The first sample at or above `count`."""
+    return next(s for s in samples if s[1] >= count)
+
+
+def latency(redis_url: str, rate: float, seconds: float, partitions: int, early_s: int) -> dict:
+    """Latency from send to the first Redis write of a pane holding the event, every 20th event."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    topic = f"bench-live-{uuid.uuid4().hex[:8]}"
+    bootstrap = os.environ["SPECTATOR_KAFKA_BOOTSTRAP"]
+    ensure_topic(bootstrap, topic, partitions)
+    rest, job = start_job(topic, redis_url, early_s=early_s)
+    writes: dict[str, list[tuple[int, int, int]]] = {}  # user -> [(written_ms, start_ms, end_ms)]
+    stop = threading.Event()
+
+    def follow() -> None:  # the stream of pane writes is capped, so read it as it grows
+        last = "0"
+        while not stop.is_set():
+            for _, entries in client.xread({"spectator:panes": last}, block=500, count=10_000) or []:
+                for entry_id, f in entries:
+                    last = entry_id
+                    w = (int(entry_id.split(b"-")[0]), int(f[b"start_ms"]), int(f[b"end_ms"]))
+                    writes.setdefault(f[b"user_id"].decode(), []).append(w)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    sampled: list[tuple[str, int]] = []
+    source = generate(3000, seed=2)
+
+    def records():
+        started = time.time()
+        for i, e in enumerate(source):
+            ahead = started + i / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+            if time.time() - started > seconds:
+                return
+            e["timestamp"] = int(time.time() * 1000)
+            if i % 20 == 0:
+                sampled.append((e["user_id"], e["timestamp"]))
+            yield e["user_id"], json.dumps(e).encode(), e["timestamp"]
+
+    sent = produce(bootstrap, topic, records())
+    time.sleep(early_s * 3 + 10)
+    stop.set()
+    follower.join()
+    lat = []
+    for user, t in sampled:
+        seen = [w for w, start, end in writes.get(user, []) if start <= t <= end]
+        if seen:
+            lat.append(min(seen) - t)
+    memory = taskmanager_memory(rest)
+    rest.cancel(job)
+    rest.wait_for_state(job, {"CANCELED"}, 60)
+    lat.sort()
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [float("nan")] * 99
+    result = {"sent": sent, "sampled": len(sampled), "seen": len(lat), "p50_ms": q[49], "p99_ms": q[98], **memory}
+    print(f"  latency at {rate:,.0f} events/s: p50 {q[49] / 1000:.1f}s p99 {q[98] / 1000:.1f}s", flush=True)
+    return result
+
+
+def taskmanager_memory(rest: FlinkRest) -> dict:
+    tm = rest.get("/taskmanagers")["taskmanagers"][0]["id"]
+    names = "Status.JVM.Memory.Heap.Used,Status.JVM.Memory.Metaspace.Used"
+    values = {m["id"]: float(m["value"]) for m in rest.get(f"/taskmanagers/{tm}/metrics?get={names}")}
+    return {
+        "heap_mb": values["Status.JVM.Memory.Heap.Used"] / 2**20,
+        "metaspace_mb": values["Status.JVM.Memory.Metaspace.Used"] / 2**20,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--partitions", type=int, default=2)
+    ap.add_argument("--redis-url", default=os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0"))
+    ap.add_argument("--live-rate", type=float, default=5000, help="events/s of the latency run")
+    ap.add_argument("--live-seconds", type=float, default=60)
+    ap.add_argument("--early-firing-seconds", type=int, default=10)
+    ap.add_argument("--more-jobs", type=int, default=4, help="short jobs after the others, for memory")
+    args = ap.parse_args()
+
+    topic, n = backlog_topic(args.events, args.partitions)
+    print(f"{n:,} events in {topic} ({args.partitions} partitions); {os.cpu_count()} cores", flush=True)
+    jobs = [("project", throughput("project", topic, n, args.redis_url))]
+    jobs.append(("naive", throughput("naive", topic, n, args.redis_url, naive_build)))
+    redis.Redis.from_url(args.redis_url).flushdb()
+    started = time.perf_counter()
+    plain(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, n, args.redis_url, GAP_S)
+    plain_rate = n / (time.perf_counter() - started)
+    print(f"  plain kafka-python pass: {plain_rate:,.0f} events/s", flush=True)
+    jobs.append(("latency", latency(args.redis_url, args.live_rate, args.live_seconds, args.partitions,
+                                    args.early_firing_seconds)))  # fmt: skip
+    small, small_n = backlog_topic(5_000, args.partitions)
+    for i in range(args.more_jobs):
+        jobs.append((f"short {i + 1}", throughput(f"short {i + 1}", small, small_n, args.redis_url)))
+
+    project, naive = jobs[0][1], jobs[1][1]
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
+    header = ("events/s", 12), ("vs naive", 10), ("in Redis", 12), ("p50 s", 8), ("p99 s", 8), ("heap MB", 9)
+    print(f"{'job':<12}" + "".join(f"{h:>{w}}" for h, w in header) + f"{'meta MB':>9}")
+    for name, r in jobs:
+        rate = f"{r['rate']:,.0f}" if "rate" in r else "-"
+        ratio = f"{r['rate'] / naive['rate']:.1f}x" if "rate" in r and name in ("project", "naive") else ""
+        written = f"{r['written']:,}" if "written" in r else f"{r['seen']}/{r['sampled']}"
+        p50 = f"{r['p50_ms'] / 1000:.1f}" if "p50_ms" in r else ""
+        p99 = f"{r['p99_ms'] / 1000:.1f}" if "p99_ms" in r else ""
+        print(
+            f"{name:<12}{rate:>12}{ratio:>10}{written:>12}{p50:>8}{p99:>8}{r['heap_mb']:>9.0f}{r['metaspace_mb']:>9.0f}"
+        )
+    print(f"project/naive: {project['rate'] / naive['rate']:.2f}x; project/plain: {project['rate'] / plain_rate:.2f}x "
+          f"(plain: one kafka-python process reads the whole backlog, sessionizes it and writes with the same Lua, "
+          f"{plain_rate:,.0f} events/s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
