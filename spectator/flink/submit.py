@@ -61,6 +61,19 @@ def _reachable(address: str, what: str) -> None:
 
 def prepare(options: PipelineOptions) -> FlinkRest:
     """Completes the options of a Flink run and checks every piece answers; returns the REST client."""
+    _complete(options)
+    flink = options.view_as(FlinkRunnerOptions)
+    rest = FlinkRest(flink.flink_master, timeout=CONNECT_TIMEOUT_S)
+    if flink.flink_master != "[local]":
+        _fit_cluster(rest, options)
+        _resume_point(rest, options)
+    _reachable(options.view_as(PortableOptions).job_endpoint, "Beam job server")
+    _reachable(options.view_as(SpectatorOptions).expansion_service, "KafkaIO expansion service")
+    return rest
+
+
+def _complete(options: PipelineOptions) -> None:
+    """Fills in the defaults of a Flink run: the cluster's pieces, streaming, checkpoints, name."""
     opts = options.view_as(SpectatorOptions)
     if not opts.bootstrap_servers:
         raise UsageError("the FlinkRunner runs the streaming job: read Kafka with --bootstrap-servers and --topic")
@@ -90,34 +103,48 @@ def prepare(options: PipelineOptions) -> FlinkRest:
     google = options.view_as(GoogleCloudOptions)
     google.job_name = google.job_name or f"spectator-{opts.consumer_group}"
 
-    rest = FlinkRest(flink.flink_master, timeout=CONNECT_TIMEOUT_S)
-    if flink.flink_master != "[local]":
-        if flink.parallelism == -1:  # Beam's "unset": the cluster's own default
-            flink.parallelism = int(rest.config().get("parallelism.default", 1))
-        # One Python worker process per parallel task: one alone holds the GIL for all of them.
-        if portable.sdk_worker_parallelism == 1:
-            portable.sdk_worker_parallelism = flink.parallelism
-        previous = [job for job in rest.jobs() if job["name"] == google.job_name]
-        for job in previous:
-            if job["state"] in ACTIVE_STATES:
-                raise UsageError(
-                    f"a job named {google.job_name} is already {job['state']} on Flink ({job['jid']}): stop it "
-                    "first (spectator flink stop JOB), or use another --consumer-group or --job-name"
-                )
-        if previous and not flink_opts.savepoint_path and not flink_opts.fresh_state:
-            flink_opts.savepoint_path = rest.latest_checkpoint(previous[0]["jid"])
-            if flink_opts.savepoint_path:
-                print(
-                    f"resuming from {flink_opts.savepoint_path}, the last checkpoint of the previous "
-                    f"{google.job_name} job ({previous[0]['jid']}, {previous[0]['state']}); "
-                    "--fresh-state starts from the committed offsets instead",
-                    file=sys.stderr,
-                )
+
+def _fit_cluster(rest: FlinkRest, options: PipelineOptions) -> None:
+    """Parallelism from the cluster; refuses a second job of this name, or one without free slots."""
+    flink = options.view_as(FlinkRunnerOptions)
+    if flink.parallelism == -1:  # Beam's "unset": the cluster's own default
+        flink.parallelism = int(rest.config().get("parallelism.default", 1))
+    portable = options.view_as(PortableOptions)
+    if portable.sdk_worker_parallelism == 1:  # one Python process alone would hold the GIL for all tasks
+        portable.sdk_worker_parallelism = flink.parallelism
+    name = options.view_as(GoogleCloudOptions).job_name
+    for job in rest.jobs():
+        if job["name"] == name and job["state"] in ACTIVE_STATES:
+            raise UsageError(
+                f"a job named {name} is already {job['state']} on Flink ({job['jid']}): stop it first "
+                "(spectator flink stop JOB), or use another --consumer-group or --job-name"
+            )
+    free = rest.overview()["slots-available"]
+    if free < flink.parallelism:
+        raise UsageError(
+            f"the Flink cluster at {rest.url} has {free} free task slots and this job needs {flink.parallelism}: "
+            "stop a job (spectator flink list) or pass a smaller --parallelism"
+        )
+
+
+def _resume_point(rest: FlinkRest, options: PipelineOptions) -> None:
+    """Unless told otherwise, resume from the last checkpoint or savepoint of the previous job of
+    this name: window state and offsets together."""
+    flink_opts = options.view_as(FlinkOptions)
     if flink_opts.fresh_state:
         flink_opts.savepoint_path = None
-    _reachable(portable.job_endpoint, "Beam job server")
-    _reachable(expansion, "KafkaIO expansion service")
-    return rest
+        return
+    name = options.view_as(GoogleCloudOptions).job_name
+    previous = [job for job in rest.jobs() if job["name"] == name]
+    if flink_opts.savepoint_path or not previous:
+        return
+    flink_opts.savepoint_path = rest.latest_checkpoint(previous[0]["jid"])
+    if flink_opts.savepoint_path:
+        print(
+            f"resuming from {flink_opts.savepoint_path}, the last checkpoint of the previous {name} job "
+            f"({previous[0]['jid']}, {previous[0]['state']}); --fresh-state starts from the committed offsets instead",
+            file=sys.stderr,
+        )
 
 
 @dataclass
@@ -144,7 +171,10 @@ def submit(options: PipelineOptions, rest: FlinkRest, build_fn: Callable = build
             if job["name"] == name and job["start-time"] >= since_ms and job["state"] == "RUNNING":
                 return Submitted(result, job["jid"], name)
         time.sleep(0.5)
-    raise RuntimeError(f"the Flink job {name} did not start running within {START_TIMEOUT_S}s")
+    for job in rest.jobs():
+        if job["name"] == name and job["start-time"] >= since_ms and job["state"] in ACTIVE_STATES:
+            rest.cancel(job["jid"])
+    raise RuntimeError(f"the Flink job {name} did not start running within {START_TIMEOUT_S}s; it was cancelled")
 
 
 def _error(result) -> str:

@@ -1,0 +1,65 @@
+"""The FlinkRunner's option handling, without a cluster: defaults, refusals, one-line errors."""
+
+import pytest
+from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions, StandardOptions
+
+from spectator.cli import main
+from spectator.flink.submit import _complete
+from spectator.pipeline.options import FlinkOptions, UsageError, parse_options
+
+KAFKA = ["--runner", "FlinkRunner", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t"]
+
+
+@pytest.fixture
+def cluster_env(monkeypatch):
+    for name, value in {
+        "SPECTATOR_FLINK_MASTER": "127.0.0.1:8081",
+        "SPECTATOR_FLINK_JOB_ENDPOINT": "127.0.0.1:8099",
+        "SPECTATOR_FLINK_WORKER_POOL": "127.0.0.1:50000",
+        "SPECTATOR_FLINK_EXPANSION_SERVICE": "127.0.0.1:8097",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SPECTATOR_EXPANSION_SERVICE", raising=False)
+
+
+def test_defaults_come_from_the_cluster_env(cluster_env):
+    options = parse_options([*KAFKA, "--consumer-group", "g1", "--checkpointing-interval", "5000"])
+    _complete(options)
+    assert options.view_as(StandardOptions).streaming
+    assert options.view_as(FlinkRunnerOptions).flink_master == "127.0.0.1:8081"
+    portable = options.view_as(PortableOptions)
+    assert (portable.job_endpoint, portable.environment_type, portable.environment_config) == (
+        "127.0.0.1:8099",
+        "EXTERNAL",
+        "127.0.0.1:50000",
+    )
+    flink = options.view_as(FlinkOptions)
+    assert flink.checkpointing_interval == 5000 and flink.max_bundle_size == 10_000
+    assert flink.externalized_checkpoints_enabled and flink.retain_externalized_checkpoints_on_cancellation
+    assert options.get_all_options()["job_name"] == "spectator-g1"
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--runner", "FlinkRunner", "--input", "f.jsonl"], "read Kafka with --bootstrap-servers"),
+        ([*KAFKA, "--expansion-service", "/x/kafka.jar"], "EMBEDDED expansion service"),
+    ],
+)
+def test_refusals(cluster_env, argv, needle):
+    with pytest.raises(UsageError, match=needle):
+        _complete(parse_options(argv))
+
+
+def test_missing_cluster_env_says_how_to_start_one(monkeypatch):
+    monkeypatch.delenv("SPECTATOR_FLINK_MASTER", raising=False)
+    with pytest.raises(UsageError, match=r"scripts/flink.sh up"):
+        _complete(parse_options(KAFKA))
+
+
+def test_dashed_flags_and_their_errors_name_what_was_typed(capsys):
+    options = parse_options([*KAFKA, "--max-bundle-size", "500", "--flink-master", "h:1", "--detach"])
+    assert options.view_as(FlinkOptions).max_bundle_size == 500 and options.view_as(FlinkOptions).detach
+    assert options.view_as(FlinkRunnerOptions).flink_master == "h:1"
+    assert main(["run", *KAFKA, "--checkpoint-every", "5"]) == 2
+    assert capsys.readouterr().err.strip() == "error: unrecognized arguments: --checkpoint-every 5"
