@@ -190,7 +190,10 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=2
 num.recovery.threads.per.data.dir=1
-log.retention.hours=168
+# Records carry their event's time (spectator produce), which may be months old: retention by age
+# would delete a replayed topic within minutes. Keep 1 GiB a partition instead.
+log.retention.ms=-1
+log.retention.bytes=1073741824
 log.segment.bytes=67108864
 EOF
   cat >"$RUN_DIR/log4j.properties" <<EOF

@@ -7,6 +7,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 BOOTSTRAP_TIMEOUT_MS = 10_000
+RETENTION_BYTES = 2**30  # a partition
 
 
 class BrokerUnavailable(ConnectionError):
@@ -28,7 +29,10 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
     try:
         if topic in admin.list_topics():
             return False
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        # Records are stamped with their events' times, which may be older than any retention by
+        # age: keep this topic's records by size instead.
+        configs = {"retention.ms": "-1", "retention.bytes": str(RETENTION_BYTES)}
+        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1, topic_configs=configs)])
         return True
     except TopicAlreadyExistsError:
         return False

@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from spectator.cli import main
+from spectator.kafka_admin import ensure_topic
 from spectator.pipeline.build import run
 from spectator.pipeline.options import parse_options
 from tests.reference import reference_sessions
@@ -108,3 +110,15 @@ def test_unreachable_broker_or_missing_topic_is_one_line(broker, redis_url, caps
     assert "cannot reach Kafka at 127.0.0.1:1" in capsys.readouterr().err
     assert main(run_argv("no-such-topic", redis_url, "g")) == 2
     assert "no-such-topic do not exist" in capsys.readouterr().err
+
+
+def test_created_topics_keep_old_events(broker):
+    # Records carry their events' times: retention by age would delete a replayed topic.
+    topic = f"clicks-{uuid.uuid4().hex[:8]}"
+    assert ensure_topic(BOOTSTRAP, topic, 1)
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])["topic"][topic]
+    finally:
+        admin.close()
+    assert configs["retention.ms"]["value"] == "-1" and configs["retention.bytes"]["value"] == str(2**30)
