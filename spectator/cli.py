@@ -8,12 +8,14 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 
 import redis
 
 from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
 from spectator.flink.cli import add_flink_parser, run_flink
 from spectator.generate import generate, write_jsonl
+from spectator.model import PANE_NAMES
 from spectator.pipeline.options import (
     FlinkOptions,
     SpectatorOptions,
@@ -172,13 +174,16 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 def cmd_recent(args: argparse.Namespace) -> int:
     store = open_store(args)
-    writes = store.latest_writes(args.n)
+    window = store.latest_writes(1000)
+    writes = window[: args.n]
     if not writes:
         print("no sessions written yet")
         return 0
     newest_ms = max(int(w["end_ms"]) for w in writes)
     active = store.active_users(newest_ms - int(args.gap_seconds * 1000))
     print(f"{active:,} users with events in the {args.gap_seconds:g}s of event time up to {iso(newest_ms)} UTC")
+    panes = Counter(w["pane"] for w in window)
+    print(f"the last {len(window):,} writes: " + ", ".join(f"{p} {panes[p]:,}" for p in PANE_NAMES if panes[p]))
     now_ms = time.time() * 1000
     rows = [
         [w["user_id"], iso(int(w["start_ms"])), iso(int(w["end_ms"]))[11:], w["event_count"], w["pane"],

@@ -80,8 +80,9 @@ def test_generate_then_read_commands(tmp_path, redis_url, capsys):
     assert main(["recent", "-n", "4", "--redis-url", redis_url]) == 0
     recent = capsys.readouterr().out.splitlines()
     assert "users with events in the 1800s of event time" in recent[0]
-    assert recent[1].split() == ["user", "start", "(UTC)", "end", "events", "pane", "written"] and len(recent) == 7
-    assert all(" ON_TIME " in row for row in recent[3:])
+    assert recent[1].startswith("the last ") and recent[1].endswith("writes: ON_TIME " + recent[1].split()[-1])
+    assert recent[2].split() == ["user", "start", "(UTC)", "end", "events", "pane", "written"] and len(recent) == 8
+    assert all(" ON_TIME " in row for row in recent[4:])
 
 
 def free_port():
