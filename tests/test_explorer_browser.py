@@ -81,9 +81,10 @@ def shown_user(page: Page) -> tuple[int, int, int]:
 
 
 def wait_for_user(page: Page, user: str) -> None:
+    """Until the page shows `user`'s sessions: their count stated, and the bars drawn for it."""
     page.wait_for_function(
-        "u => window.explorer.state.user === u && document.querySelector('#user-meta').dataset.total !== undefined"
-        " && window.explorer.drawnSessions() === Number(document.querySelector('#user-meta').dataset.total)",
+        "u => document.querySelector('#user-meta').dataset.user === u && window.explorer.state.user === u"
+        " && window.explorer.drawnSessions() === window.explorer.state.sessions.length",
         arg=user,
     )
 
@@ -146,6 +147,23 @@ def test_odd_ids_by_link_and_by_search(page: Page, server: str, user: str) -> No
     page.click("#search-form button")
     wait_for_user(page, user)
     assert shown_user(page)[1] == expected_sessions(user)
+
+
+def test_switching_users_clears_the_old_ones_first(page: Page, server: str) -> None:
+    page.goto(f"{server}/?user=pager")
+    wait_for_user(page, "pager")
+    held = []
+    page.route("**/api/sessions?*", lambda route: held.append(route))  # hold the next user's sessions back
+    page.fill("#user-search", "a:b")
+    page.press("#user-search", "Enter")
+    page.wait_for_function("() => document.querySelector('#user-meta').textContent === 'Loading…'")
+    assert page.evaluate("window.explorer.drawnSessions()") == 0
+    assert page.locator("#session-table tbody tr").count() == 0
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/sessions?*")
+    wait_for_user(page, "a:b")
+    assert shown_user(page)[1] == expected_sessions("a:b")
 
 
 def test_unknown_user_says_so(page: Page, server: str) -> None:

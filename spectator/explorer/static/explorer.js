@@ -188,6 +188,7 @@ async function loadUser() {
     $("user-meta").textContent = `No sessions stored for this user.`;
     $("user-meta").dataset.total = 0;
   }
+  $("user-meta").dataset.user = user; // whose sessions the page now shows
   if (!state.sessions.some((s) => s.start_ms === state.selected)) {
     state.selected = null;
     $("session-detail").hidden = true;
@@ -199,6 +200,16 @@ async function loadUser() {
 async function showUser(user) {
   state.user = user;
   state.selected = null;
+  // Clear the previous user's sessions at once: nothing on screen may pass for the new user's.
+  state.sessions = [];
+  state.total = 0;
+  const meta = $("user-meta");
+  meta.textContent = "Loading…";
+  delete meta.dataset.total;
+  delete meta.dataset.user;
+  $("session-detail").hidden = true;
+  drawTimeline();
+  drawSessionTable();
   $("user-search").value = user;
   $("user-title").textContent = `User ${JSON.stringify(user)}`;
   const url = new URL(location.href);
