@@ -92,4 +92,3 @@ def test_cancel_then_restart_resumes_from_the_kept_checkpoint(rest, redis_url, s
 
 def newest_job(rest: FlinkRest, group: str) -> str:
     return next(j["jid"] for j in rest.jobs() if j["name"] == f"spectator-{group}")
-
