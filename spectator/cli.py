@@ -245,7 +245,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from spectator.explorer import serve  # FastAPI and uvicorn load only for `serve`
 
-    serve(args.redis_url, args.key_prefix, args.host, args.port)
+    serve(args.redis_url, args.key_prefix, args.host, args.port, args.token)
     return 0
 
 
@@ -282,6 +282,12 @@ def parser() -> Parser:
     sub.choices["deadletters"].add_argument("-n", type=int, default=20, help="how many, newest first")
     sub.choices["serve"].add_argument("--host", default="127.0.0.1", help="default: %(default)s (loopback only)")
     sub.choices["serve"].add_argument("--port", type=int, default=8000)
+    sub.choices["serve"].add_argument(
+        "--token",
+        default=os.environ.get("SPECTATOR_EXPLORER_TOKEN"),
+        help="require this token on every request (Bearer header, or ?token= on the page link); needed for a "
+        "--host other than loopback (default: $SPECTATOR_EXPLORER_TOKEN)",
+    )
     gen = sub.choices["generate"]
     gen.add_argument("--users", type=int, default=2000)
     gen.add_argument("--seed", type=int, default=7)

@@ -371,3 +371,21 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(TEST_DB_URL,
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_spec(filled: str, case: schemathesis.Case) -> None:
     case.call_and_validate()
+
+
+def test_a_token_guards_every_request(filled):
+    client = TestClient(create_app(filled, DEFAULT_PREFIX, token="s3cret"))
+    for path in ["/", "/api/summary", "/openapi.json", "/static/explorer.js"]:
+        denied = client.get(path)
+        assert denied.status_code == 401 and denied.headers["www-authenticate"] == "Bearer"
+    assert client.get("/api/summary", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/summary", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    # A link with the token opens the page and leaves a cookie for its own requests.
+    assert client.get("/?token=s3cret").status_code == 200
+    assert client.get("/api/summary").status_code == 200 and client.get("/static/explorer.js").status_code == 200
+
+
+def test_serving_beyond_loopback_needs_a_token(capsys, monkeypatch):
+    monkeypatch.delenv("SPECTATOR_EXPLORER_TOKEN", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    assert "pass --token" in capsys.readouterr().err
