@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 MAX_USER_ID_LENGTH = 1024
+MAX_TEXT_LENGTH = 2048  # event_type, page, referrer: they end up in every stored session
+MAX_EVENT_BYTES = 1_000_000  # Kafka's default largest record
 # Epoch ms accepted as event time: 1970 up to the year 5138, well inside Beam's timestamp range.
 MAX_TIMESTAMP_MS = 10**14
 OPTIONAL_FIELDS = {"event_type", "page", "referrer", "properties"}
@@ -62,14 +64,13 @@ def parse_timestamp(value: Any) -> int:
     return ms
 
 
-def parse_event(payload: str | bytes) -> ClickEvent:
-    """Parse one raw event; raises BadEvent with a reason when it breaks the contract."""
-    try:
-        obj = json.loads(payload.decode() if isinstance(payload, bytes) else payload)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadEvent("invalid_json", f"not valid UTF-8 JSON: {e}") from None
-    if type(obj) is not dict:
-        raise BadEvent("not_object", f"event must be a JSON object, got {type(obj).__name__}")
+def parse_event(payload: str | bytes | None) -> ClickEvent:
+    """Parse one raw event; raises BadEvent with a reason when it breaks the contract.
+
+    BadEvent is the only exception it raises, whatever the payload: on a streaming runner a
+    record that raises anything else would be retried forever.
+    """
+    obj = _json_object(payload)
     if not KNOWN_FIELDS.issuperset(obj):
         raise BadEvent("unknown_field", f"unknown field(s): {', '.join(sorted(obj.keys() - KNOWN_FIELDS))}")
     user_id = obj.get("user_id")
@@ -83,6 +84,8 @@ def parse_event(payload: str | bytes) -> ClickEvent:
         raise BadEvent("bad_user_id", "user_id must be a non-empty string or an integer")
     if len(user_id) > MAX_USER_ID_LENGTH:
         raise BadEvent("bad_user_id", f"user_id is longer than {MAX_USER_ID_LENGTH} characters")
+    if not _is_unicode(user_id):
+        raise BadEvent("bad_user_id", "user_id is not valid Unicode (it holds a lone surrogate)")
     if "timestamp" not in obj:
         raise BadEvent("missing_timestamp", "timestamp is missing")
     event_type = obj.get("event_type")
@@ -91,12 +94,62 @@ def parse_event(payload: str | bytes) -> ClickEvent:
     elif type(event_type) is not str or not event_type:
         raise BadEvent("bad_field", "event_type must be a non-empty string")
     page, referrer, properties = obj.get("page"), obj.get("referrer"), obj.get("properties")
-    for name, value in (("page", page), ("referrer", referrer)):
-        if value is not None and type(value) is not str:
+    for name, value in (("event_type", event_type), ("page", page), ("referrer", referrer)):
+        if value is None:
+            continue
+        if type(value) is not str:
             raise BadEvent("bad_field", f"{name} must be a string, got {type(value).__name__}")
+        if len(value) > MAX_TEXT_LENGTH:
+            raise BadEvent("bad_field", f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+        if not _is_unicode(value):
+            raise BadEvent("bad_field", f"{name} is not valid Unicode (it holds a lone surrogate)")
     if properties is not None and type(properties) is not dict:
         raise BadEvent("bad_field", "properties must be a JSON object")
     return ClickEvent(user_id, parse_timestamp(obj["timestamp"]), event_type, page, referrer, properties or {})
+
+
+def _json_object(payload: str | bytes | None) -> dict:
+    if payload is None:
+        raise BadEvent("empty", "the record has no value")
+    if len(payload) > MAX_EVENT_BYTES:
+        raise BadEvent("too_large", f"the event has {len(payload):,} bytes; at most {MAX_EVENT_BYTES:,} are accepted")
+    try:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+        obj = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadEvent("invalid_json", f"not valid UTF-8 JSON: {e}") from None
+    except RecursionError:
+        raise BadEvent("too_deep", "the JSON is nested too deeply") from None
+    if type(obj) is not dict:
+        raise BadEvent("not_object", f"event must be a JSON object, got {type(obj).__name__}")
+    repeated = _repeated_key(text)
+    if repeated:
+        raise BadEvent("duplicate_field", f"{repeated} is given twice: parsers disagree on which one counts")
+    return obj
+
+
+def _repeated_key(text: str) -> str | None:
+    """user_id or timestamp given twice at the top level: they decide whose session an event joins,
+    and JSON parsers disagree on which one counts (other repeated keys: the last one counts).
+    Counting their quoted names settles almost every event without a second parse; escapes (\\u)
+    or a repeated name force the exact check."""
+    if "\\u" not in text and text.count('"user_id"') < 2 and text.count('"timestamp"') < 2:
+        return None
+    names = [key for key, _ in json.loads(text, object_pairs_hook=lambda items: items)]
+    for name in ("user_id", "timestamp"):
+        if names.count(name) > 1:
+            return name
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,18 @@ log = logging.getLogger(__name__)
 GLOBAL_WINDOWS = (beam.window.GlobalWindow(),)  # made once: GlobalWindow() is slow to construct
 
 
-def _text(payload: bytes | str) -> str:
-    if isinstance(payload, bytes):
-        return payload.decode("utf-8", errors="backslashreplace")
-    return payload
+MAX_DEAD_LETTER_CHARS = 16_384  # of a payload kept in the dead letters: the stream stays small
+
+
+def _text(payload: bytes | str | None) -> str:
+    """A payload as text for the dead letters: undecodable bytes escaped, long ones cut short."""
+    if payload is None:
+        return ""
+    text = payload.decode("utf-8", errors="backslashreplace") if isinstance(payload, bytes) else payload
+    if len(text) > MAX_DEAD_LETTER_CHARS:
+        return f"{text[:MAX_DEAD_LETTER_CHARS]}…[{len(text):,} characters in all]"
+    # Lone surrogates (from JSON escapes) cannot be written to Redis as UTF-8.
+    return text.encode("utf-8", errors="backslashreplace").decode()
 
 
 class _ParseDoFn(beam.DoFn):
