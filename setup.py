@@ -29,6 +29,7 @@ setup(
             "ruff>=0.6",
             "httpx>=0.27",
             "schemathesis>=3.30",
+            "hypothesis>=6.100",
             "playwright>=1.45",
         ],
     },
