@@ -7,7 +7,9 @@ import os
 import pytest
 import redis
 
+from spectator.flink.rest import FlinkRest
 from spectator.store import SessionStore
+from tests.streams import MASTER, cancel_active, flink_up
 
 REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
 
@@ -29,3 +31,17 @@ def redis_url() -> str:
 @pytest.fixture
 def store(redis_url: str) -> SessionStore:
     return SessionStore(redis.Redis.from_url(redis_url))
+
+
+@pytest.fixture
+def rest():
+    """The REST client of the cluster run_tests.sh started; afterwards, no job of ours runs and any
+    piece a test stopped runs again."""
+    client = FlinkRest(MASTER)
+    try:
+        client.overview()
+    except ConnectionError as e:
+        pytest.fail(f"no Flink cluster at {MASTER}; start it with scripts/services.sh up flink ({e})")
+    yield client
+    flink_up()
+    cancel_active(client)

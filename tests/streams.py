@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
@@ -15,11 +18,62 @@ from spectator.cli import main
 from spectator.flink.rest import ACTIVE_STATES, FlinkRest
 from spectator.generate import generate
 from spectator.kafka_admin import ensure_topic
+from spectator.model import parse_timestamp
 from spectator.produce import disorder, live, produce
+from tests.reference import reference_sessions
 
 BOOTSTRAP = os.environ.get("SPECTATOR_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 MASTER = os.environ.get("SPECTATOR_FLINK_MASTER", "127.0.0.1:8081")
 PANE_FIELDS = ("pane", "updated_at_ms", "window_end_ms", "pane_index")
+ROOT = Path(__file__).resolve().parent.parent
+STREAM_GAP_S = 3  # LiveStream's 60 s gaps, 20 times faster
+STREAM_ARGS = ("--gap-seconds", str(STREAM_GAP_S), "--allowed-lateness-seconds", "300")
+
+
+def flink_up() -> None:
+    subprocess.run([ROOT / "scripts/flink.sh", "up"], check=True, capture_output=True)
+
+
+def group_name() -> str:
+    return f"g-{random.Random().getrandbits(40):010x}"
+
+
+def stream_with_fault(rest, store, capsys, redis_url: str, fault: Callable[[str, str, str], None]) -> str:
+    """Runs a ~60 s live stream (1,200 events, out of order and late ones among them) through the
+    job, calls fault(job, topic, group) a third of the way in, and waits until the Redis export
+    equals the reference for the whole stream. Returns a line of figures for docs/RELIABILITY.md."""
+    topic, group = new_topic(partitions=2), group_name()
+    job = flink_run(capsys, topic, redis_url, group, *STREAM_ARGS)
+    stream = LiveStream(topic, users=60, seed=11, speedup=20, gap_s=60).start()
+    wait_until(lambda: len(stream.events) > 400, 60, "a third of the stream sent")
+    wait_until(lambda: rest.checkpoints(job)["counts"]["completed"] >= 1, 60, "a completed checkpoint")
+    started = time.monotonic()
+    fault(job, topic, group)
+    newest = next(j["jid"] for j in rest.jobs() if j["name"] == f"spectator-{group}")
+    wait_until(lambda: rest.checkpoints(newest)["counts"]["completed"] >= 1, 180, "a checkpoint after the fault")
+    recovered = time.monotonic() - started
+    events = stream.join()
+    expected = reference_sessions(events, STREAM_GAP_S * 1000, bot_threshold=100)
+    wait_for(lambda: sessions(store), expected, 240, "the export to equal the reference")
+    assert_consistent(store)
+    counters = rest.job_metrics(newest)
+    return (
+        f"recovered (running, with a new checkpoint) {recovered:.0f}s after the fault; "
+        f"{len(events):,} events, {len(expected)} sessions equal to the reference; Redis retries "
+        f"{counters.get('redis_retries', 0):.0f}, panes that changed nothing {counters.get('panes_unchanged', 0):.0f}"
+    )
+
+
+def assert_consistent(store) -> None:
+    """The leaderboard and totals equal the sums over the stored sessions."""
+    stored = store.all_sessions()
+    totals: dict[str, int] = {}
+    for r in stored:
+        totals[r.user_id] = totals.get(r.user_id, 0) + r.event_count
+    assert dict(store.top(100_000)) == totals
+    stats = store.stats()
+    assert (stats["sessions"], stats["events"]) == (len(stored), sum(totals.values()))
+    assert stats["duration_ms"] == sum(r.duration_ms for r in stored)
 
 
 def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.5):
@@ -57,7 +111,9 @@ def new_topic(partitions: int = 2) -> str:
 
 def send(topic: str, events: list[dict]) -> None:
     """Events keyed by user, each Kafka record stamped with the event's time."""
-    records = [(str(e["user_id"]), json.dumps(e, ensure_ascii=False).encode(), e["timestamp"]) for e in events]
+    records = [
+        (str(e["user_id"]), json.dumps(e, ensure_ascii=False).encode(), parse_timestamp(e["timestamp"])) for e in events
+    ]
     assert produce(BOOTSTRAP, topic, records) == len(events)
 
 

@@ -15,16 +15,14 @@ import time
 
 import pytest
 
-from spectator.flink.rest import FlinkRest
 from spectator.produce import produce, read_jsonl
 from tests.reference import reference_sessions
 from tests.streams import (
     BOOTSTRAP,
-    MASTER,
-    cancel_active,
     committed,
     end_offsets,
     flink_run,
+    group_name,
     new_topic,
     send,
     sessions,
@@ -34,22 +32,6 @@ from tests.streams import (
 from tests.test_replay import BAD_LINES, GAP_S, edge_case_events
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def rest():
-    client = FlinkRest(MASTER)
-    try:
-        overview = client.overview()
-    except ConnectionError as e:
-        pytest.fail(f"no Flink cluster at {MASTER}; start it with scripts/services.sh up flink ({e})")
-    assert overview["taskmanagers"] >= 1, overview
-    yield client
-    cancel_active(client)
-
-
-def group_name() -> str:
-    return f"g-{random.Random().getrandbits(40):010x}"
 
 
 def test_stream_with_disorder_and_bad_records_equals_reference(rest, redis_url, store, capsys, tmp_path):

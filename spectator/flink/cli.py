@@ -101,7 +101,14 @@ def cmd_cancel(rest: FlinkRest, args: argparse.Namespace) -> str:
     )
 
 
-COUNTERS = ["events_parsed", "dead_letters", "late_elements_dropped", "session_writes"]
+COUNTERS = [
+    "events_parsed",
+    "dead_letters",
+    "late_elements_dropped",
+    "session_writes",
+    "panes_unchanged",
+    "redis_retries",
+]
 COMMANDS = {"list": cmd_list, "status": cmd_status, "stop": cmd_stop, "cancel": cmd_cancel}
 
 

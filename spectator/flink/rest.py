@@ -72,9 +72,17 @@ class FlinkRest:
 
     def latest_checkpoint(self, job_id: str) -> str | None:
         """The external path of the job's latest completed checkpoint or savepoint, if any."""
+        found = self.latest_checkpoint_with_time(job_id)
+        return found[0] if found else None
+
+    def latest_checkpoint_with_time(self, job_id: str) -> tuple[str, float] | None:
+        """(external path, completion time in ms) of the job's latest checkpoint or savepoint."""
         latest = self.checkpoints(job_id).get("latest") or {}
         done = [c for c in (latest.get("completed"), latest.get("savepoint")) if c and c.get("external_path")]
-        return max(done, key=lambda c: c["latest_ack_timestamp"])["external_path"] if done else None
+        if not done:
+            return None
+        newest = max(done, key=lambda c: c["latest_ack_timestamp"])
+        return newest["external_path"], newest["latest_ack_timestamp"]
 
     def cancel(self, job_id: str) -> None:
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
@@ -105,8 +113,18 @@ class FlinkRest:
                 return state
             time.sleep(0.5)
 
-    def job_metrics(self, job_id: str) -> dict[str, float]:
-        """The job's counters that matter to a user, summed over vertices and subtasks."""
+    def job_metrics(self, job_id: str, wait_s: float = 12) -> dict[str, float]:
+        """The job's counters that matter to a user, summed over vertices and subtasks. The
+        JobManager fetches metrics every 10 s, and has none for a job it was not asked about
+        before: up to `wait_s` is spent waiting for the first ones."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            totals = self._job_metrics(job_id)
+            if totals or time.monotonic() > deadline:
+                return totals
+            time.sleep(1)
+
+    def _job_metrics(self, job_id: str) -> dict[str, float]:
         totals: dict[str, float] = {}
         for vertex in self.job(job_id).get("vertices", []):
             path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
@@ -131,6 +149,8 @@ METRICS = {
     ".spectator_events_parsed": "events_parsed",
     ".spectator_dead_letters": "dead_letters",
     ".spectator_upsert_session_written": "session_writes",
+    ".spectator_upsert_session_unchanged": "panes_unchanged",
+    ".spectator_redis_retries": "redis_retries",
     "LateDataDroppingDoFnRunner_droppedDueToLateness": "late_elements_dropped",
     "GroupByKey.currentInputWatermark": "watermark_ms",
 }

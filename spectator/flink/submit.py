@@ -14,6 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlparse
 
 import apache_beam as beam
 import grpc
@@ -105,10 +107,12 @@ def _complete(options: PipelineOptions) -> None:
 
 
 def _fit_cluster(rest: FlinkRest, options: PipelineOptions) -> None:
-    """Parallelism from the cluster; refuses a second job of this name, or one without free slots."""
+    """Parallelism and the checkpoint folder from the cluster's settings; refuses a second job of this
+    name, or one without free slots."""
     flink = options.view_as(FlinkRunnerOptions)
+    config = rest.config()
     if flink.parallelism == -1:  # Beam's "unset": the cluster's own default
-        flink.parallelism = int(rest.config().get("parallelism.default", 1))
+        flink.parallelism = int(config.get("parallelism.default", 1))
     portable = options.view_as(PortableOptions)
     if portable.sdk_worker_parallelism == 1:  # one Python process alone would hold the GIL for all tasks
         portable.sdk_worker_parallelism = flink.parallelism
@@ -119,6 +123,11 @@ def _fit_cluster(rest: FlinkRest, options: PipelineOptions) -> None:
                 f"a job named {name} is already {job['state']} on Flink ({job['jid']}): stop it first "
                 "(spectator flink stop JOB), or use another --consumer-group or --job-name"
             )
+    root = config.get("state.checkpoints.dir")
+    if root:  # each job name's checkpoints in a folder of its own (see _resume_point)
+        flink_opts = options.view_as(FlinkOptions)
+        flink_opts.state_backend = "filesystem"  # Flink's heap state, checkpointed to files
+        flink_opts.state_backend_storage_path = f"{root.rstrip('/')}/{quote(name, safe='')}"
     free = rest.overview()["slots-available"]
     if free < flink.parallelism:
         raise UsageError(
@@ -129,22 +138,41 @@ def _fit_cluster(rest: FlinkRest, options: PipelineOptions) -> None:
 
 def _resume_point(rest: FlinkRest, options: PipelineOptions) -> None:
     """Unless told otherwise, resume from the last checkpoint or savepoint of the previous job of
-    this name: window state and offsets together."""
+    this name, window state and offsets together. The JobManager lists the jobs it ran; after it
+    restarts, the job's folder of checkpoints still holds them (when this machine can read it)."""
     flink_opts = options.view_as(FlinkOptions)
     if flink_opts.fresh_state:
         flink_opts.savepoint_path = None
         return
-    name = options.view_as(GoogleCloudOptions).job_name
-    previous = [job for job in rest.jobs() if job["name"] == name]
-    if flink_opts.savepoint_path or not previous:
-        return
-    flink_opts.savepoint_path = rest.latest_checkpoint(previous[0]["jid"])
     if flink_opts.savepoint_path:
+        return
+    name = options.view_as(GoogleCloudOptions).job_name
+    found = []
+    previous = [job for job in rest.jobs() if job["name"] == name]
+    if previous:
+        found.append(rest.latest_checkpoint_with_time(previous[0]["jid"]))
+    if flink_opts.state_backend_storage_path:
+        found.append(newest_on_disk(flink_opts.state_backend_storage_path))
+    found = [f for f in found if f]
+    if found:
+        flink_opts.savepoint_path = max(found, key=lambda f: f[1])[0]
         print(
-            f"resuming from {flink_opts.savepoint_path}, the last checkpoint of the previous {name} job "
-            f"({previous[0]['jid']}, {previous[0]['state']}); --fresh-state starts from the committed offsets instead",
+            f"resuming from {flink_opts.savepoint_path}, the last checkpoint of the previous {name} job; "
+            "--fresh-state starts from the committed offsets instead",
             file=sys.stderr,
         )
+
+
+def newest_on_disk(folder_uri: str) -> tuple[str, float] | None:
+    """(uri, time) of the newest complete checkpoint under a job name's folder, if it is local."""
+    if not folder_uri.startswith("file:"):
+        return None
+    folder = Path(urlparse(folder_uri).path)
+    done = list(folder.glob("*/chk-*/_metadata"))
+    if not done:
+        return None
+    newest = max(done, key=lambda p: p.stat().st_mtime)
+    return f"file:{newest.parent}", newest.stat().st_mtime * 1000
 
 
 @dataclass

@@ -171,9 +171,12 @@ class FlinkOptions(PipelineOptions):
             default=None,
             help="FlinkRunner: most elements in one bundle sent to the Python workers (Beam's default 1000).",
         )
-        # Set by spectator.flink.submit, never by hand: checkpoints outlive a cancelled job.
+        # Set by spectator.flink.submit, never by hand: checkpoints outlive a cancelled job, in a
+        # folder named after the job, where a restarted JobManager's jobs can be found again.
         for name in ("--externalized_checkpoints_enabled", "--retain_externalized_checkpoints_on_cancellation"):
             parser.add_argument(name, action="store_true", default=None, help=argparse.SUPPRESS)
+        for name in ("--state_backend", "--state_backend_storage_path"):
+            parser.add_argument(name, default=None, help=argparse.SUPPRESS)
 
 
 def is_dataflow(options: PipelineOptions) -> bool:
