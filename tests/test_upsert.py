@@ -176,3 +176,13 @@ def test_pane_without_the_stored_events_is_kept_beside_them(redis_url, store):
     upsert_one_by_one(redis_url, [rec(100, 250, 2)])  # same start, fewer events, not contained: refused
     assert state(store) == [(90, 90, 1, "ON_TIME"), (100, 200, 5, "ON_TIME")]
     assert_consistent(store)
+
+
+def test_dead_letter_stream_stays_capped(redis_url, store):
+    letters = [DeadLetter(f"bad {i}", "not valid UTF-8 JSON", "invalid_json", f"f:{i}") for i in range(3000)]
+    with TestPipeline() as p:
+        _ = p | beam.Create(letters, reshuffle=False) | WriteDeadLettersToRedis(redis_url, max_len=200)
+    # Redis trims whole nodes of its stream ("MAXLEN ~"): a little over the cap, never 3,000.
+    assert 200 <= store.client.xlen(store.keys.deadletters) < 400
+    assert store.deadletter_total() == 3000
+    assert store.deadletters(1)[0]["payload"] == "bad 2999"
