@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -66,8 +66,9 @@ def add_event(stats: SessionStats, event: ClickEvent, bot_threshold: int) -> Ses
         stats.pages.add(event.page)
     stats.types[event.event_type] = stats.types.get(event.event_type, 0) + 1
     if not stats.is_bot:
-        insort(stats.times, event.timestamp_ms)
-        _check_bot(stats, bot_threshold)
+        at = bisect_right(stats.times, event.timestamp_ms)
+        stats.times.insert(at, event.timestamp_ms)  # events mostly come in order: an append
+        _check_bot(stats, bot_threshold, at - bot_threshold, at + 1)
     return stats
 
 
@@ -85,17 +86,28 @@ def merge(stats: SessionStats, other: SessionStats, bot_threshold: int) -> Sessi
         stats.types[name] = stats.types.get(name, 0) + n
     if stats.is_bot or other.is_bot:
         stats.is_bot, stats.times = True, []
+        return stats
+    first, second = stats.times, other.times
+    if first and second and second[0] < first[-1]:
+        first, second = second, first  # the earlier run of times first, if they do not interleave
+    if not first or not second or first[-1] <= second[0]:
+        # Only the windows across the seam are new: the others were checked before.
+        stats.times = first + second
+        _check_bot(stats, bot_threshold, len(first) - bot_threshold, len(first))
     else:
-        stats.times = sorted(stats.times + other.times)
-        _check_bot(stats, bot_threshold)
+        stats.times = sorted(first + second)
+        _check_bot(stats, bot_threshold, 0, len(stats.times))
     return stats
 
 
-def _check_bot(stats: SessionStats, bot_threshold: int) -> None:
-    """A bot has more than `bot_threshold` events within some 60 s."""
+def _check_bot(stats: SessionStats, bot_threshold: int, lo: int, hi: int) -> None:
+    """A bot has more than `bot_threshold` events within some 60 s: looks at the windows of
+    bot_threshold + 1 sorted times that start at indexes lo to hi - 1."""
     times, n = stats.times, bot_threshold
-    if any(times[i + n] - times[i] < BOT_WINDOW_MS for i in range(len(times) - n)):
-        stats.is_bot, stats.times = True, []
+    for i in range(max(lo, 0), min(hi, len(times) - n)):
+        if times[i + n] - times[i] < BOT_WINDOW_MS:
+            stats.is_bot, stats.times = True, []
+            return
 
 
 def stats_of(events: Iterable[ClickEvent], bot_threshold: int) -> SessionStats:

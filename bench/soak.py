@@ -1,0 +1,79 @@
+"""A soak of the streaming job on the local Flink cluster: a steady live stream for N minutes, and
+once a minute the TaskManager's heap (after a full GC) and metaspace, the Python workers' RSS and
+Redis's memory. Sessions expire from Redis 2 minutes after their last write (--ttl-seconds), so its
+memory should level off like the rest.
+
+    scripts/services.sh up redis kafka flink
+    eval "$(scripts/kafka.sh env)"; eval "$(scripts/flink.sh env)"
+    .cache/venv/bin/python -m bench.soak --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import redis
+
+from bench.flink_stream import start_job, stop, taskmanager_memory
+from spectator.generate import generate
+from spectator.kafka_admin import ensure_topic
+from spectator.produce import disorder, live, produce
+
+
+def worker_rss_mb() -> float:
+    """The summed RSS of the SDK worker processes of the Python worker pool."""
+    out = subprocess.run(["ps", "-eo", "rss,args"], capture_output=True, text=True).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines() if "sdk_worker_main" in line) / 1024
+
+
+def stream(topic: str, users: int, until: float) -> None:
+    """Seeded clickstreams moved onto the wall clock (60x), one after another until `until`."""
+    seed = 1
+    while time.time() < until:
+        records = live(disorder(generate(users, seed=seed), seed=seed, out_of_order=0.02, late=0.005), 60)
+        produce(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, (r for r in records if time.time() < until))
+        seed += 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--users", type=int, default=10_000, help="users a stream (about 790 events/s for 10,000)")
+    ap.add_argument("--redis-url", default=os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0"))
+    args = ap.parse_args()
+    client = redis.Redis.from_url(args.redis_url)
+    client.flushdb()
+    topic = f"soak-{uuid.uuid4().hex[:8]}"
+    ensure_topic(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, 2)
+    rest, job = start_job(topic, args.redis_url, extra=["--ttl-seconds", "120"])
+    until = time.time() + args.minutes * 60
+    producer = threading.Thread(target=stream, args=(topic, args.users, until), daemon=True)
+    producer.start()
+    started = time.monotonic()
+    print(
+        f"{'minute':>6}{'events/s':>10}{'TM heap MB':>12}{'TM metaspace MB':>17}{'workers RSS MB':>16}{'Redis MB':>10}"
+    )
+    last_events, last_t = 0, started
+    try:
+        while producer.is_alive():
+            time.sleep(60)
+            events = rest.job_metrics(job).get("events_parsed", 0)
+            now = time.monotonic()
+            memory = taskmanager_memory(rest)
+            redis_mb = client.info("memory")["used_memory"] / 2**20
+            rate = (events - last_events) / (now - last_t)
+            last_events, last_t = events, now
+            print(f"{(now - started) / 60:>6.0f}{rate:>10,.0f}{memory['heap_mb']:>12.0f}{memory['metaspace_mb']:>17.0f}"
+                  f"{worker_rss_mb():>16.0f}{redis_mb:>10.1f}", flush=True)  # fmt: skip
+    finally:
+        stop(rest, job)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
