@@ -50,7 +50,8 @@ def main() -> None:
     client.flushdb()
     topic = f"soak-{uuid.uuid4().hex[:8]}"
     ensure_topic(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, 2)
-    rest, job = start_job(topic, args.redis_url, extra=["--ttl-seconds", "120"])
+    # Windows expire a minute after they close, and sessions leave Redis two minutes after their last write.
+    rest, job = start_job(topic, args.redis_url, extra=["--ttl-seconds", "120", "--allowed-lateness-seconds", "60"])
     until = time.time() + args.minutes * 60
     producer = threading.Thread(target=stream, args=(topic, args.users, until), daemon=True)
     producer.start()

@@ -8,12 +8,15 @@ wall clock when the topic goes idle, so tests stamp events near now.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import redis
 
 from spectator.produce import produce, read_jsonl
 from tests.reference import reference_sessions
@@ -29,6 +32,7 @@ from tests.streams import (
     wait_for,
     wait_until,
 )
+from tests.test_cli import free_port, redis_server
 from tests.test_replay import BAD_LINES, GAP_S, edge_case_events
 
 pytestmark = pytest.mark.integration
@@ -103,3 +107,18 @@ def test_unreachable_cluster_is_one_line(redis_url):
     assert done.stderr.strip().splitlines() == [
         "error: cannot reach the Flink cluster at http://127.0.0.1:1: [Errno 111] Connection refused"
     ]
+
+
+def test_redis_password_reaches_the_writer_but_not_the_job_config(rest, tmp_path, capsys):
+    port = free_port()
+    with redis_server(tmp_path, "--port", str(port), "--requirepass", "s3cret-pw"):
+        topic, group = new_topic(partitions=1), group_name()
+        job = flink_run(capsys, topic, f"redis://:s3cret-pw@127.0.0.1:{port}/0", group)
+        send(topic, [{"user_id": "secretive", "timestamp": int(time.time() * 1000)}])
+        client = redis.Redis(port=port, password="s3cret-pw")
+        wait_until(lambda: client.zscore("spectator:top", "secretive") == 1, 60, "the session written")
+        shown = json.dumps([rest.job(job), rest.get(f"/jobs/{job}/config")])
+        assert "s3cret-pw" not in shown and f"redis://:***@127.0.0.1:{port}/0" in shown
+        assert "s3cret-pw" not in Path(os.environ["SPECTATOR_FLINK_CHECKPOINTS"]).parent.joinpath(
+            "log/python-workers.log"
+        ).read_text(errors="replace")

@@ -16,6 +16,8 @@ from spectator.model import BadEvent, parse_event
 from spectator.produce import produce
 from tests import hostile
 from tests.streams import BOOTSTRAP, MASTER, cancel_active, flink_run, new_topic, wait_for, wait_until
+from tests.test_parse import ODD_IDS
+from tests.test_upsert import rec, write
 
 JAR = os.environ.get("SPECTATOR_EXPANSION_JAR", "")
 
@@ -93,3 +95,16 @@ def test_kafka_on_flink(redis_url, store, capsys):
         assert outcomes_by_origin(store, origins) == {o: i.outcome for o, i in zip(origins, items)}
     finally:
         cancel_active(rest)
+
+
+def test_keys_built_from_hostile_user_ids_stay_in_their_place(redis_url, store):
+    """Every key written for the corpus's user ids is that user's percent-encoded key, or a shared
+    key of the prefix: no id reaches another user's keys, a pattern or another prefix."""
+    users = sorted({i.user_id for i in hostile.for_files() if i.user_id} | set(ODD_IDS))
+    records = [rec(1, 2, 2, user=u) for u in users]
+    write(redis_url, records)
+    shared = {store.keys.users, store.keys.top, store.keys.stats, store.keys.panes}
+    expected = shared | {store.keys.sessions(u) for u in users} | {store.keys.history(u) for u in users}
+    assert {k.decode() for k in store.client.keys("*")} == expected
+    assert all(":" not in k.removeprefix("spectator:").split(":", 1)[1] for k in expected - shared)
+    assert [r.user_id for r in store.all_sessions()] == users

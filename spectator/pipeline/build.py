@@ -8,6 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from spectator.io.kafka import commit_read_offsets
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
 from spectator.pipeline.options import SpectatorOptions, is_dataflow
+from spectator.store import redact
 from spectator.transforms.parse import ParseEvents
 from spectator.transforms.read import ReadClickEvents
 from spectator.transforms.sessionize import Sessionize
@@ -38,6 +39,9 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
         )
         | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     )
+    # The writers hold the URL now. Runners log the options and show them in their UIs (Flink's
+    # job configuration, Dataflow's console): there it goes without its password.
+    opts.redis_url = redact(opts.redis_url)
 
 
 def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
