@@ -176,6 +176,8 @@ def test_unknown_user_says_so(page: Page, server: str) -> None:
 def test_figures_follow_new_writes(page: Page, server: str, filled: str, tmp_path: Path) -> None:
     page.goto(f"{server}/?refresh=500&user=late-comer")
     page.wait_for_selector("#user-meta[data-total='0']")
+    # The figures load on their own request; until then they show a dash.
+    page.wait_for_function("/^[0-9,]+$/.test(document.querySelector('#stat-users').textContent)")
     before = int(page.text_content("#stat-users").replace(",", ""))
     events = [{"user_id": "late-comer", "timestamp": T0 + i * 1000} for i in range(5)]
     events += [{"user_id": "late-comer", "timestamp": T0 + 3_600_000}]

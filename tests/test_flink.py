@@ -118,7 +118,7 @@ def test_redis_password_reaches_the_writer_but_not_the_job_config(rest, tmp_path
         client = redis.Redis(port=port, password="s3cret-pw")
         wait_until(lambda: client.zscore("spectator:top", "secretive") == 1, 60, "the session written")
         shown = json.dumps([rest.job(job), rest.get(f"/jobs/{job}/config")])
-        assert "s3cret-pw" not in shown and f"redis://:***@127.0.0.1:{port}/0" in shown
+        assert "s3cret-pw" not in shown and f"redis://***@127.0.0.1:{port}/0" in shown
         assert "s3cret-pw" not in Path(os.environ["SPECTATOR_FLINK_CHECKPOINTS"]).parent.joinpath(
             "log/python-workers.log"
         ).read_text(errors="replace")

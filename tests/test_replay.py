@@ -88,3 +88,21 @@ def test_events_exactly_gap_apart_split(tmp_path, redis_url, capsys):
     assert main(["run", "--input", str(tmp_path / "e.jsonl"), "--redis-url", redis_url, "--gap-seconds", "60"]) == 0
     sessions = [(r["start_ms"] - t0, r["end_ms"] - t0, r["event_count"]) for r in export(redis_url, capsys)]
     assert sessions == [(0, 59_999, 2), (119_999, 119_999, 1), (179_999, 180_000, 2)]
+
+
+def test_the_pipeline_options_carry_no_redis_password(tmp_path):
+    """Runners log and show the pipeline's options; the writers keep the URL they were built with."""
+    import apache_beam as beam
+
+    from spectator.io.redis import WriteSessionsToRedis
+    from spectator.pipeline.build import build
+    from spectator.pipeline.options import SpectatorOptions, parse_options
+
+    (tmp_path / "e.jsonl").write_text("")
+    options = parse_options(["--input", str(tmp_path / "e.jsonl"), "--redis-url", "redis://:pw-9@127.0.0.1:1/0"])
+    p = beam.Pipeline(options=options)
+    build(p, options)
+    assert p.options.get_all_options()["redis_url"] == "redis://***@127.0.0.1:1/0"
+    writers = [t.transform for t in p.transforms_stack[0].parts if isinstance(t.transform, WriteSessionsToRedis)]
+    assert [w.dofn.redis_url for w in writers] == ["redis://:pw-9@127.0.0.1:1/0"]
+    assert options.view_as(SpectatorOptions).redis_url == "redis://:pw-9@127.0.0.1:1/0"

@@ -40,8 +40,9 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
         | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     )
     # The writers hold the URL now. Runners log the options and show them in their UIs (Flink's
-    # job configuration, Dataflow's console): there it goes without its password.
-    opts.redis_url = redact(opts.redis_url)
+    # job configuration, Dataflow's console): there it goes without its password. The pipeline
+    # holds a copy of the options, so the copy is what gets redacted.
+    p.options.view_as(SpectatorOptions).redis_url = redact(opts.redis_url)
 
 
 def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
