@@ -18,6 +18,7 @@ import time
 import uuid
 
 import redis
+from kafka import KafkaAdminClient
 
 from bench.flink_stream import start_job, stop, taskmanager_memory
 from spectator.generate import generate
@@ -31,13 +32,31 @@ def worker_rss_mb() -> float:
     return sum(int(line.split()[0]) for line in out.splitlines() if "sdk_worker_main" in line) / 1024
 
 
-def stream(topic: str, users: int, until: float) -> None:
+def stream(topic: str, users: int, until: float, sent: list[int]) -> None:
     """Seeded clickstreams moved onto the wall clock (60x), one after another until `until`."""
     seed = 1
     while time.time() < until:
         records = live(disorder(generate(users, seed=seed), seed=seed, out_of_order=0.02, late=0.005), 60)
-        produce(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, (r for r in records if time.time() < until))
+        produce(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, _counted(records, until, sent))
         seed += 1
+
+
+def _counted(records, until: float, sent: list[int]):
+    for record in records:
+        if time.time() >= until:
+            return
+        sent[0] += 1
+        yield record
+
+
+def committed(group: str, topic: str) -> int:
+    """Events the job has checkpointed: the sum of its consumer group's committed offsets."""
+    admin = KafkaAdminClient(bootstrap_servers=os.environ["SPECTATOR_KAFKA_BOOTSTRAP"])
+    try:
+        offsets = admin.list_group_offsets({group: None})[group]
+    finally:
+        admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
 
 def main() -> None:
@@ -48,29 +67,25 @@ def main() -> None:
     args = ap.parse_args()
     client = redis.Redis.from_url(args.redis_url)
     client.flushdb()
-    topic = f"soak-{uuid.uuid4().hex[:8]}"
+    topic, group = f"soak-{uuid.uuid4().hex[:8]}", f"soak-{uuid.uuid4().hex[:8]}"
     ensure_topic(os.environ["SPECTATOR_KAFKA_BOOTSTRAP"], topic, 2)
     # Windows expire a minute after they close, and sessions leave Redis two minutes after their last write.
-    rest, job = start_job(topic, args.redis_url, extra=["--ttl-seconds", "120", "--allowed-lateness-seconds", "60"])
-    until = time.time() + args.minutes * 60
-    producer = threading.Thread(target=stream, args=(topic, args.users, until), daemon=True)
+    extra = ["--ttl-seconds", "120", "--allowed-lateness-seconds", "60", "--consumer-group", group]
+    rest, job = start_job(topic, args.redis_url, extra=extra)
+    until, sent = time.time() + args.minutes * 60, [0]
+    producer = threading.Thread(target=stream, args=(topic, args.users, until, sent), daemon=True)
     producer.start()
     started = time.monotonic()
-    print(
-        f"{'minute':>6}{'events/s':>10}{'TM heap MB':>12}{'TM metaspace MB':>17}{'workers RSS MB':>16}{'Redis MB':>10}"
-    )
-    last_events, last_t = 0, started
+    print(f"{'minute':>6}{'sent':>10}{'committed':>11}{'TM heap MB':>12}{'TM metaspace MB':>17}"
+          f"{'workers RSS MB':>16}{'Redis MB':>10}")  # fmt: skip
     try:
         while producer.is_alive():
             time.sleep(60)
-            events = rest.job_metrics(job).get("events_parsed", 0)
             now = time.monotonic()
             memory = taskmanager_memory(rest)
             redis_mb = client.info("memory")["used_memory"] / 2**20
-            rate = (events - last_events) / (now - last_t)
-            last_events, last_t = events, now
-            print(f"{(now - started) / 60:>6.0f}{rate:>10,.0f}{memory['heap_mb']:>12.0f}{memory['metaspace_mb']:>17.0f}"
-                  f"{worker_rss_mb():>16.0f}{redis_mb:>10.1f}", flush=True)  # fmt: skip
+            print(f"{(now - started) / 60:>6.0f}{sent[0]:>10,}{committed(group, topic):>11,}{memory['heap_mb']:>12.0f}"
+                  f"{memory['metaspace_mb']:>17.0f}{worker_rss_mb():>16.0f}{redis_mb:>10.1f}", flush=True)  # fmt: skip
     finally:
         stop(rest, job)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")

@@ -10,7 +10,8 @@
 #   reset   stop it and delete its data (topics, committed offsets)
 #   fetch   only fetch the Kafka jars and build the expansion service jar (no-op when cached)
 #   jar     print the absolute path of the expansion service jar (fetching it if needed)
-#   env     print shell exports for other scripts: eval "$(scripts/kafka.sh env)"
+#   env     print shell exports for other scripts: eval "$(scripts/kafka.sh env)"; with the broker's
+#           classpath (SPECTATOR_KAFKA_CLASSPATH) for Kafka's own tools and the tests' secured broker
 #   logs    print the tail of the broker's log
 #
 # Environment: SPECTATOR_CACHE (default <repo>/.cache), SPECTATOR_KAFKA_PORT (9092; the controller
@@ -342,6 +343,7 @@ cmd_env() {
   cat <<EOF
 export SPECTATOR_KAFKA_BOOTSTRAP=$HOST:$p
 export SPECTATOR_EXPANSION_JAR=$ES_JAR
+export SPECTATOR_KAFKA_CLASSPATH='$KAFKA_LIBS/*'
 export BEAM_SERVICE_OVERRIDES='{"sdks:java:io:expansion-service:shadowJar": "$ES_JAR"}'
 EOF
 }

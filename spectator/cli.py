@@ -21,6 +21,7 @@ from spectator.pipeline.options import (
     SpectatorOptions,
     UsageError,
     _BeamArgumentParser,
+    add_kafka_config_args,
     is_dataflow,
     is_flink,
     parse_options,
@@ -84,8 +85,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     if opts.bootstrap_servers:
         from spectator.kafka_admin import missing_topics
+        from spectator.kafka_config import kafka_config
 
-        missing = missing_topics(opts.bootstrap_servers, opts.topic.split(","))
+        config = kafka_config(opts.kafka_config, opts.kafka_config_file)
+        missing = missing_topics(opts.bootstrap_servers, opts.topic.split(","), config)
         if missing:
             raise UsageError(f"topic(s) {', '.join(missing)} do not exist at {opts.bootstrap_servers}")
     store = open_store(argparse.Namespace(redis_url=opts.redis_url, key_prefix=opts.key_prefix))
@@ -219,9 +222,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_produce(args: argparse.Namespace) -> int:
     from spectator.kafka_admin import ensure_topic
+    from spectator.kafka_config import kafka_config
     from spectator.produce import disorder, live, produce, read_jsonl
 
-    if ensure_topic(args.bootstrap_servers, args.topic, args.partitions):
+    config = kafka_config(args.kafka_config, args.kafka_config_file)
+    if ensure_topic(args.bootstrap_servers, args.topic, args.partitions, config):
         print(f"created topic {args.topic} with {args.partitions} partitions", file=sys.stderr)
     if args.input:
         records = read_jsonl(args.input)
@@ -237,7 +242,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         )
     if args.live:
         records = live(records, args.speedup)
-    count = produce(args.bootstrap_servers, args.topic, records, rate=args.rate)
+    count = produce(args.bootstrap_servers, args.topic, records, rate=args.rate, config=config)
     print(f"produced {count:,} events to {args.topic} at {args.bootstrap_servers}", file=sys.stderr)
     return 0
 
@@ -295,6 +300,7 @@ def parser() -> Parser:
     gen.add_argument("--output", "-o", default="/dev/stdout")
     prod.add_argument("--bootstrap-servers", default=os.environ.get("SPECTATOR_KAFKA", "127.0.0.1:9092"))
     prod.add_argument("--topic", default="clicks")
+    add_kafka_config_args(prod)
     prod.add_argument("--partitions", type=int, default=4, help="when the topic has to be created")
     prod.add_argument("--input", help="a JSONL file to send line by line instead of a generated stream")
     prod.add_argument("--users", type=int, default=2000)

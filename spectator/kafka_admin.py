@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from spectator.kafka_config import python_client_args
 
 BOOTSTRAP_TIMEOUT_MS = 10_000
 RETENTION_BYTES = 2**30  # a partition
@@ -14,18 +21,54 @@ class BrokerUnavailable(ConnectionError):
     pass
 
 
-def _admin(bootstrap: str) -> KafkaAdminClient:
+class _LastCause(logging.Handler):
+    """kafka-python logs why a connection failed (a refused password, a TLS handshake) and then
+    raises only a bootstrap timeout; this keeps the logged cause, an authentication failure first."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.cause = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.findall(r"(\w+Error): ([^()]+?)\)?$", record.getMessage())
+        if found and "Authentication" not in self.cause:
+            kind, text = found[-1]
+            self.cause = text if text.startswith(kind) else f"{kind}: {text}"
+
+
+@contextlib.contextmanager
+def connecting(bootstrap: str) -> Iterator[None]:
+    """A failed connection as BrokerUnavailable, with the cause kafka-python only logged."""
+    seen, logger = _LastCause(), logging.getLogger("kafka")
+    saved = logger.level, logger.propagate
+    if logger.getEffectiveLevel() > logging.ERROR:  # the CLI's quiet default: hear the cause, print nothing
+        logger.setLevel(logging.ERROR)
+        logger.propagate = False
+    logger.addHandler(seen)
     try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, client_id="spectator-admin"
-        )
+        yield
     except KafkaError as e:
-        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {e}") from None
+        cause = f" (last error: {seen.cause})" if seen.cause and seen.cause not in str(e) else ""
+        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {e}{cause}") from None
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
+def _admin(bootstrap: str, config: dict[str, str] | None) -> KafkaAdminClient:
+    with connecting(bootstrap):
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            client_id="spectator-admin",
+            **python_client_args(config or {}),
+        )
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> bool:
     """Creates the topic if it is missing; True if it was created."""
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, config)
     try:
         if topic in admin.list_topics():
             return False
@@ -40,8 +83,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
         admin.close()
 
 
-def missing_topics(bootstrap: str, topics: list[str]) -> list[str]:
-    admin = _admin(bootstrap)
+def missing_topics(bootstrap: str, topics: list[str], config: dict[str, str] | None = None) -> list[str]:
+    admin = _admin(bootstrap, config)
     try:
         existing = set(admin.list_topics())
     finally:

@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterable, Iterator
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
 
-from spectator.kafka_admin import BOOTSTRAP_TIMEOUT_MS, BrokerUnavailable
+from spectator.kafka_admin import BOOTSTRAP_TIMEOUT_MS, BrokerUnavailable, connecting
+from spectator.kafka_config import python_client_args
 from spectator.model import BadEvent, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -108,11 +108,13 @@ def read_jsonl(path: str) -> Iterator[Record]:
             yield key, line, t_ms
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[Record], rate: float = 0) -> int:
+def produce(
+    bootstrap: str, topic: str, records: Iterable[Record], rate: float = 0, config: dict[str, str] | None = None
+) -> int:
     """Sends every record, at most `rate` a second (0: as fast as possible); returns the count.
 
     Each record's Kafka timestamp is the event's time: a streaming read's watermark follows it."""
-    try:
+    with connecting(bootstrap):
         producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
@@ -120,9 +122,8 @@ def produce(bootstrap: str, topic: str, records: Iterable[Record], rate: float =
             enable_idempotence=True,  # a retried send is not written twice
             linger_ms=20,
             request_timeout_ms=15_000,
+            **python_client_args(config or {}),
         )
-    except KafkaError as e:
-        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {e}") from None
     started = last_report = time.monotonic()
     sent = 0
     failures = _Failures()

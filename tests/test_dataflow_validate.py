@@ -14,7 +14,9 @@ FLAGS = [
     "--runner", "DataflowRunner", "--project", "demo-proj", "--region", "europe-west1",
     "--temp_location", "gs://demo-bucket/tmp", "--bootstrap-servers", "10.0.0.5:9092", "--topic", "clicks",
     "--redis-url", "redis://:secret@10.0.0.6:6379/0", "--gap-seconds", "600", "--allowed-lateness-seconds", "900",
-    "--early-firing-seconds", "7", "--expansion-service", JAR,
+    "--early-firing-seconds", "7", "--expansion-service", JAR, "--kafka-config", "security.protocol=SASL_SSL",
+    "--kafka-config", 'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+    'username="spectator" password="secret";', "--kafka-config", "sasl.mechanism=PLAIN",
 ]  # fmt: skip
 
 
@@ -66,6 +68,8 @@ def test_summary_redacts_and_lists_options(job):
     s = summary(*job)
     assert s["options"]["streaming"] is True and s["options"]["setup_file"].endswith("setup.py")
     assert "secret" not in json.dumps(s, default=str)
+    shown = ["security.protocol=SASL_SSL", "sasl.jaas.config=***", "sasl.mechanism=PLAIN"]
+    assert s["options"]["kafka_config"] == shown
     assert s["kafka"] == ["ReadClickEvents/ReadKafkaEvents/ReadFromKafka"]
 
 

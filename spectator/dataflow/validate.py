@@ -13,7 +13,6 @@ from google.protobuf import text_format
 
 from spectator.pipeline.build import build
 from spectator.pipeline.options import SpectatorOptions, UsageError, is_dataflow, parse_options
-from spectator.store import redact
 
 SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "setup.py")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -59,7 +58,7 @@ def dry_run(argv: list[str]) -> tuple[Any, PipelineOptions]:
     check_dataflow_options(options)
     p = beam.Pipeline(options=options)
     build(p, options)
-    return p.run().job, options
+    return p.run().job, p.options  # the copy without secrets (see build)
 
 
 def summary(job: Any, options: PipelineOptions) -> dict[str, Any]:
@@ -91,8 +90,5 @@ def summary(job: Any, options: PipelineOptions) -> dict[str, Any]:
         "windowing": windowing,
         "environments": environments,
         "kafka": kafka,
-        "options": {
-            k: redact(v) if k == "redis_url" else v
-            for k, v in options.get_all_options(drop_default=True, retain_unknown_options=True).items()
-        },
+        "options": {k: v for k, v in options.get_all_options(drop_default=True, retain_unknown_options=True).items()},
     }

@@ -24,6 +24,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.external import JavaJarExpansionService
 
+from spectator.kafka_config import python_client_args
+
 OFFSETS_NAMESPACE = "spectator.kafka_offsets"
 
 
@@ -59,6 +61,7 @@ class ReadKafkaEvents(beam.PTransform):
         expansion_service: str | None = None,
         max_num_records: int | None = None,
         max_read_time: int | None = None,
+        config: dict[str, str] | None = None,
     ):
         super().__init__()
         self.bootstrap_servers = bootstrap_servers
@@ -68,6 +71,7 @@ class ReadKafkaEvents(beam.PTransform):
         self.expansion_service = expansion_service
         self.max_num_records = max_num_records
         self.max_read_time = max_read_time
+        self.config = config or {}
 
     @property
     def timestamp_policy(self) -> str:
@@ -76,6 +80,7 @@ class ReadKafkaEvents(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bytes]]:
         consumer_config = {
+            **self.config,
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": self.group_id,
             "enable.auto.commit": "false",
@@ -108,14 +113,21 @@ def read_offsets(result: PipelineResult) -> dict[tuple[str, int], int]:
     return offsets
 
 
-def commit_read_offsets(result: PipelineResult, bootstrap_servers: str, group_id: str) -> dict[tuple[str, int], int]:
+def commit_read_offsets(
+    result: PipelineResult, bootstrap_servers: str, group_id: str, config: dict[str, str] | None = None
+) -> dict[tuple[str, int], int]:
     """Commits what a successful bounded run read, so the next run starts after it."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
     offsets = read_offsets(result)
     if offsets:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            **python_client_args(config or {}),
+        )
         try:
             consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
         finally:

@@ -7,6 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from spectator.io.kafka import commit_read_offsets
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
+from spectator.kafka_config import kafka_config, redact_pair
 from spectator.pipeline.options import SpectatorOptions, is_dataflow
 from spectator.store import redact
 from spectator.transforms.parse import ParseEvents
@@ -39,10 +40,13 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
         )
         | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     )
-    # The writers hold the URL now. Runners log the options and show them in their UIs (Flink's
-    # job configuration, Dataflow's console): there it goes without its password. The pipeline
-    # holds a copy of the options, so the copy is what gets redacted.
-    p.options.view_as(SpectatorOptions).redis_url = redact(opts.redis_url)
+    # The transforms hold the secrets now. Runners log the options and show them in their UIs
+    # (Flink's job configuration, Dataflow's console): there they go without. The pipeline holds
+    # a copy of the options, so the copy is what gets redacted.
+    shown = p.options.view_as(SpectatorOptions)
+    shown.redis_url = redact(opts.redis_url)
+    if opts.kafka_config:
+        shown.kafka_config = [redact_pair(pair) for pair in opts.kafka_config]
 
 
 def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
@@ -59,5 +63,6 @@ def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
         build(p, options)
     opts = options.view_as(SpectatorOptions)
     if opts.bootstrap_servers and not options.view_as(StandardOptions).streaming:
-        commit_read_offsets(p.result, opts.bootstrap_servers, opts.consumer_group)
+        config = kafka_config(opts.kafka_config, opts.kafka_config_file)
+        commit_read_offsets(p.result, opts.bootstrap_servers, opts.consumer_group, config)
     return p.result

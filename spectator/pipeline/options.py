@@ -27,12 +27,31 @@ _positive = {kind: _number(kind, False) for kind in (int, float)}
 _non_negative = {kind: _number(kind, True) for kind in (int, float)}
 
 
+def add_kafka_config_args(parser) -> None:
+    parser.add_argument(
+        "--kafka_config",
+        "--kafka-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a Kafka client setting, by its Java name (security.protocol=SASL_SSL, sasl.jaas.config=...); "
+        "repeatable, over --kafka-config-file",
+    )
+    parser.add_argument(
+        "--kafka_config_file",
+        "--kafka-config-file",
+        action="append",
+        metavar="FILE",
+        help="a Java properties file of Kafka client settings (SASL, SSL), as Kafka's own tools take",
+    )
+
+
 class SpectatorOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument("--input", help="JSONL file or glob (.gz allowed) to replay instead of reading Kafka.")
         parser.add_argument("--bootstrap_servers", "--bootstrap-servers", help="Kafka brokers host:port[,...] to read.")
         parser.add_argument("--topic", help="Kafka topic(s) to read, comma-separated.")
+        add_kafka_config_args(parser)
         parser.add_argument(
             "--consumer_group",
             "--consumer-group",

@@ -6,6 +6,7 @@ import apache_beam as beam
 
 from spectator.io.files import ReadEventLines
 from spectator.io.kafka import ReadKafkaEvents
+from spectator.kafka_config import kafka_config
 from spectator.pipeline.options import SpectatorOptions, UsageError
 
 DEFAULT_MAX_READ_TIME_S = 10
@@ -28,6 +29,7 @@ class ReadClickEvents(beam.PTransform):
     def __init__(self, opts: SpectatorOptions, streaming: bool):
         super().__init__()
         check_source(opts)
+        self.kafka_config = kafka_config(opts.kafka_config, opts.kafka_config_file)
         self.opts = opts
         self.streaming = streaming
 
@@ -43,6 +45,7 @@ class ReadClickEvents(beam.PTransform):
             [t.strip() for t in opts.topic.split(",") if t.strip()],
             opts.consumer_group,
             streaming=self.streaming,
+            config=self.kafka_config,
             expansion_service=opts.expansion_service,
             max_num_records=opts.max_records,
             max_read_time=max_read_time,
