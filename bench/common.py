@@ -31,7 +31,7 @@ def run_child(module: str, variant: str, args: list[str], before: Callable[[], N
 def print_table(title: str, events: int, results: dict[str, dict], base: str) -> None:
     load = os.getloadavg()[0]
     print(f"{events:,} events, {os.cpu_count()} cores, load average {load:.2f} at the end; {title}")
-    print(f"{'variant':<10}{'seconds':>10}{'events/s':>12}{'peak MB':>10}{f'vs {base}':>12}")
+    print(f"{'variant':<14}{'seconds':>10}{'events/s':>12}{'peak MB':>10}{f'vs {base}':>18}")
     for variant, r in results.items():
         ratio = results[base]["seconds"] / r["seconds"] if base in results else float("nan")
-        print(f"{variant:<10}{r['seconds']:>10.1f}{events / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}{ratio:>11.1f}x")
+        print(f"{variant:<14}{r['seconds']:>10.1f}{events / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}{ratio:>17.1f}x")
