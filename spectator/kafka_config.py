@@ -13,7 +13,8 @@ import re
 
 from spectator.pipeline.options import UsageError
 
-# Set from their own flags; a job's offsets depend on the last one.
+# Set from their own flags. Auto-commit must stay off: a commit before the sessions are written
+# would lose them on a failure.
 RESERVED = {
     "bootstrap.servers": "--bootstrap-servers",
     "group.id": "--consumer-group",
@@ -56,8 +57,9 @@ def kafka_config(pairs: list[str] | None, files: list[str] | None) -> dict[str, 
         if not sep or not key.strip():
             raise UsageError("--kafka-config takes key=value; one of them has no key")
         config[key.strip()] = value.strip()
-    for key in config.keys() & RESERVED.keys():
-        raise UsageError(f"--kafka-config cannot set {key}: it comes from {RESERVED[key]}")
+    clash = sorted(config.keys() & RESERVED.keys())
+    if clash:
+        raise UsageError(f"--kafka-config cannot set {clash[0]}: it comes from {RESERVED[clash[0]]}")
     return config
 
 

@@ -90,5 +90,5 @@ def summary(job: Any, options: PipelineOptions) -> dict[str, Any]:
         "windowing": windowing,
         "environments": environments,
         "kafka": kafka,
-        "options": {k: v for k, v in options.get_all_options(drop_default=True, retain_unknown_options=True).items()},
+        "options": options.get_all_options(drop_default=True, retain_unknown_options=True),
     }
