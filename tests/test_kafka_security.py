@@ -68,10 +68,10 @@ def test_direct_run_reads_a_secured_broker(listener, secured, tmp_path, redis_ur
             redis_url, "--gap-seconds", str(GAP_S), "--bot-threshold", "50", "--expansion-service", JAR,
             "--max-read-time-seconds", "3", *config]  # fmt: skip
     assert main(argv) == 0
+    assert PASSWORD not in "".join(capsys.readouterr())
     got = [{k: v for k, v in r.items() if k not in PANE_FIELDS} for r in export(redis_url, capsys)]
     assert got == reference_sessions(events, GAP_S * 1000, bot_threshold=50)
     assert committed(bootstrap, pairs, group) == len(events)
-    assert PASSWORD not in "".join(capsys.readouterr())
 
 
 @pytest.mark.parametrize(
