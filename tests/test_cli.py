@@ -12,6 +12,7 @@ import pytest
 
 from spectator.cli import main
 from spectator.io.redis import _UpsertSessionsDoFn
+from tests.secure_kafka import self_signed
 from tests.test_upsert import rec
 
 DEAD_URL = "redis://:secret@127.0.0.1:1/0"
@@ -148,12 +149,7 @@ def test_password_url(tmp_path):
 
 
 def test_tls_url(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path)
     port = free_port()
     tls = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
     tls += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]

@@ -85,11 +85,9 @@ def test_direct_run_reads_a_secured_broker(listener, secured, tmp_path, redis_ur
     ids=["no-credentials", "wrong-password"],
 )  # fmt: skip
 def test_refused_credentials_are_one_line(config, error, secured, tmp_path, capsys):
-    started = time.monotonic()
     assert produce_lines(tmp_path, secured.sasl, "t", ["{}"], flags(config)) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and error in err and "wrong-pw" not in err
-    assert time.monotonic() - started < 30
 
 
 @pytest.mark.integration
