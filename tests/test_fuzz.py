@@ -10,7 +10,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectator.model import MAX_TIMESTAMP_MS, BadEvent, ClickEvent, parse_event
+from spectator.model import MAX_TIMESTAMP_MS, BadEvent, ClickEvent, _json_object, _stdlib_loads, parse_event
 from spectator.transforms.sessionize import join_partials, precombine
 from tests.reference import reference_sessions
 
@@ -47,6 +47,35 @@ def test_any_bytes_parse_or_get_a_reason(payload):
 @given(st.dictionaries(st.sampled_from(["user_id", "timestamp", "page", "event_type", "x"]), json_values, max_size=5))
 def test_any_json_object_parses_or_gets_a_reason(obj):
     outcome(json.dumps(obj).encode())
+
+
+def stdlib_outcome(payload) -> object:
+    """What the standard parser alone makes of a payload: the contract orjson must not change."""
+    try:
+        obj = _stdlib_loads(payload)
+    except BadEvent as e:
+        return e.code
+    return obj if type(obj) is dict else "not_object"
+
+
+def fast_outcome(payload) -> object:
+    try:
+        return _json_object(payload)
+    except BadEvent as e:
+        return e.code
+
+
+EDGE_JSON = [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e400}', b'{"a": 123456789012345678901234}',
+             b'{"a": -9223372036854775809}', b'{"a": 18446744073709551616}', b'{"a": "\\ud800"}',
+             b'\xef\xbb\xbf{"a": 1}', b'{"a": "\xed\xa0\x80"}', b"[" * 5000 + b"]" * 5000, b'{"a": 1}x']  # fmt: skip
+
+
+@FUZZ
+@given(st.sampled_from(EDGE_JSON) | st.binary(max_size=60) | json_values.map(lambda v: json.dumps({"a": v}).encode()))
+def test_the_fast_parser_keeps_the_standard_parsers_contract(payload):
+    fast, slow = fast_outcome(payload), stdlib_outcome(payload)
+    # NaN != NaN: compare the JSON the two produce instead of the values.
+    assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
 
 
 user_ids = st.text(min_size=1, max_size=30).filter(lambda u: u.encode("utf-8", "ignore").decode() == u) | st.integers()

@@ -2,11 +2,17 @@
 
 import gzip
 import json
+import os
 import random
 
 import pytest
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.options.pipeline_options import DirectOptions
 
 from spectator.cli import main
+from spectator.io import files
+from spectator.pipeline.build import PARALLEL_INPUT_BYTES, plan_workers
+from spectator.pipeline.options import parse_options
 from tests.reference import reference_sessions
 from tests.test_parse import ODD_IDS
 
@@ -56,15 +62,21 @@ def export(redis_url, capsys):
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-@pytest.mark.parametrize("name", ["events.jsonl", "events.jsonl.gz"])
-def test_replay_equals_reference(tmp_path, redis_url, store, capsys, name):
+@pytest.mark.parametrize(
+    "name, workers",
+    [("events.jsonl", 1), ("events.jsonl.gz", 1), ("events.jsonl", 2)],
+    ids=["plain", "gzip", "2-workers"],
+)
+def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch, name, workers):
     events = edge_case_events()
     lines = [json.dumps(e, ensure_ascii=False) for e in events]
     for i, bad in enumerate(BAD_LINES):
         lines.insert(7 * i + 3, bad)
     path = tmp_path / name
     write_lines(path, lines)
+    monkeypatch.setattr(files, "SPLIT_BYTES", 1000)  # many ranges, spread over the workers
     argv = ["run", "--input", str(path), "--redis-url", redis_url, "--gap-seconds", str(GAP_S), "--bot-threshold", "50"]
+    argv += ["--workers", str(workers)]
     assert main(argv) == 0
     expected = reference_sessions(events, GAP_S * 1000, bot_threshold=50)
     got = [{k: v for k, v in r.items() if k not in PANE_FIELDS} for r in export(redis_url, capsys)]
@@ -72,6 +84,8 @@ def test_replay_equals_reference(tmp_path, redis_url, store, capsys, name):
     assert any(r["is_bot"] for r in got) and any(r["is_bounce"] for r in got)
     assert store.deadletter_total() == len(BAD_LINES)
     assert {d["payload"] for d in store.deadletters(100)} == set(BAD_LINES)
+    bad_origins = {f"{path}:{number}" for number, line in enumerate(lines, start=1) if line in BAD_LINES}
+    assert {d["origin"] for d in store.deadletters(100)} == bad_origins
 
     # A second replay of the same file changes nothing, dead letters included.
     before = export(redis_url, capsys)
@@ -106,3 +120,36 @@ def test_the_pipeline_options_carry_no_redis_password(tmp_path):
     writers = [t.transform for t in p.transforms_stack[0].parts if isinstance(t.transform, WriteSessionsToRedis)]
     assert [w.dofn.redis_url for w in writers] == ["redis://:pw-9@127.0.0.1:1/0"]
     assert options.view_as(SpectatorOptions).redis_url == "redis://:pw-9@127.0.0.1:1/0"
+
+
+def test_line_ranges_cover_every_line_once_with_its_number(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    lines = [f'{{"n": {i}}}' + " " * (i % 7) for i in range(300)] + ["", "  ", "last\r"]
+    path.write_bytes("\n".join(lines).encode())  # no newline at the end, blank lines, a CR
+    metadata = FileMetadata(str(path), path.stat().st_size)
+    ranges = list(files.line_ranges(metadata, split_bytes=64))
+    assert len(ranges) > 20 and [r.start for r in ranges[1:]] == [r.end for r in ranges[:-1]]
+    got = [pair for r in ranges for pair in files.range_lines(r)]
+    whole = [pair for r in files.line_ranges(metadata, split_bytes=1 << 20) for pair in files.range_lines(r)]
+    expected = [(f"{path}:{n}", line.rstrip("\r").encode()) for n, line in enumerate(lines, 1) if line.strip()]
+    assert got == whole == expected
+
+
+def test_workers_follow_the_input_size_unless_given(tmp_path):
+    small, big = tmp_path / "small.jsonl", tmp_path / "big.jsonl"
+    small.write_text("{}\n")
+    with open(big, "wb") as f:
+        f.truncate(PARALLEL_INPUT_BYTES + 1)  # sparse: only the size matters
+
+    def planned(*flags):
+        options = parse_options(list(flags))
+        workers = plan_workers(options)
+        return workers, options.view_as(DirectOptions).direct_running_mode
+
+    assert planned("--input", str(small)) == (1, "in_memory")
+    assert planned("--input", str(big)) == (os.cpu_count(), "multi_processing" if os.cpu_count() > 1 else "in_memory")
+    assert planned("--input", str(big), "--workers", "1") == (1, "in_memory")
+    assert planned("--input", str(small), "--workers", "3") == (3, "multi_processing")
+    assert planned("--input", str(big), "--direct_num_workers", "4") == (4, "in_memory")
+    assert planned("--input", str(big), "--runner", "FlinkRunner") == (1, "in_memory")
+    assert planned("--bootstrap-servers", "h:1", "--topic", "t") == (1, "in_memory")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from spectator.io.kafka import commit_read_offsets
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
 from spectator.kafka_config import kafka_config, redact_pair
-from spectator.pipeline.options import SpectatorOptions, is_dataflow
+from spectator.pipeline.options import SpectatorOptions, is_dataflow, is_flink
 from spectator.store import redact
 from spectator.transforms.parse import ParseEvents
 from spectator.transforms.read import ReadClickEvents
@@ -49,6 +52,32 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
         shown.kafka_config = [redact_pair(pair) for pair in opts.kafka_config]
 
 
+# Starting worker processes costs over a second; below this much input it is not won back.
+PARALLEL_INPUT_BYTES = 64 << 20
+
+
+def plan_workers(options: PipelineOptions) -> int:
+    """How many DirectRunner worker processes a file replay gets; sets Beam's options for them.
+
+    The replay's file ranges are shuffled, so every worker parses a share (io/files.py).
+    A --direct_num_workers given by hand is kept, as is every other runner's own parallelism.
+    """
+    opts = options.view_as(SpectatorOptions)
+    direct = options.view_as(DirectOptions)
+    if not opts.input or is_flink(options) or is_dataflow(options) or options.view_as(StandardOptions).streaming:
+        return 1
+    if direct.direct_num_workers != 1:
+        return direct.direct_num_workers
+    workers = opts.workers
+    if not workers:
+        size = sum(m.size_in_bytes for match in FileSystems.match([opts.input]) for m in match.metadata_list)
+        workers = (os.cpu_count() or 1) if size > PARALLEL_INPUT_BYTES else 1
+    if workers > 1:
+        direct.direct_num_workers = workers
+        direct.direct_running_mode = "multi_processing"
+    return workers
+
+
 def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
     """Build and run the pipeline until it finishes; on Dataflow, submit it and return.
 
@@ -58,6 +87,7 @@ def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
         p = beam.Pipeline(options=options)
         build(p, options)
         return p.run()
+    plan_workers(options)
     # `with` is what lets Beam start a jar's expansion service with a loopback Java worker.
     with beam.Pipeline(options=options) as p:
         build(p, options)

@@ -148,6 +148,12 @@ class SpectatorOptions(PipelineOptions):
             help="Approximate cap of the dead-letter stream in Redis.",
         )
         parser.add_argument(
+            "--workers",
+            type=_non_negative[int],
+            default=0,
+            help="DirectRunner file replay: worker processes (0: one per core for inputs over 64 MB, else 1).",
+        )
+        parser.add_argument(
             "--progress_every",
             "--progress-every",
             type=_non_negative[int],
