@@ -16,6 +16,7 @@ same records, and the idempotent Redis upsert makes that harmless.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka
@@ -29,10 +30,23 @@ from spectator.kafka_config import python_client_args
 OFFSETS_NAMESPACE = "spectator.kafka_offsets"
 
 
-def _tag_origin(record: beam.Row) -> tuple[str, bytes]:
-    # One distribution per partition; its max is the last offset this run read there.
-    Metrics.distribution(OFFSETS_NAMESPACE, f"{record.topic}\t{record.partition}").update(record.offset)
-    return f"{record.topic}/{record.partition}@{record.offset}", record.value
+class _TagOriginFn(beam.DoFn):
+    """(topic/partition@offset, value), and one distribution per partition whose max is the last
+    offset this run read there. Updated once a bundle: a metric update per record costs more than
+    the rest of this step."""
+
+    def start_bundle(self) -> None:
+        self.last: dict[tuple[str, int], int] = {}
+
+    def process(self, record: beam.Row) -> Iterator[tuple[str, bytes]]:
+        key = record.topic, record.partition
+        if record.offset > self.last.get(key, -1):
+            self.last[key] = record.offset
+        yield f"{record.topic}/{record.partition}@{record.offset}", record.value
+
+    def finish_bundle(self) -> None:
+        for (topic, partition), offset in self.last.items():
+            Metrics.distribution(OFFSETS_NAMESPACE, f"{topic}\t{partition}").update(offset)
 
 
 def expansion_service(address_or_jar: str | None):
@@ -99,7 +113,7 @@ class ReadKafkaEvents(beam.PTransform):
                 max_read_time=self.max_read_time,
                 expansion_service=expansion_service(self.expansion_service),
             )
-            | "TagOrigin" >> beam.Map(_tag_origin)
+            | "TagOrigin" >> beam.ParDo(_TagOriginFn())
         )
 
 
