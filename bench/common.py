@@ -2,21 +2,59 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants (worker processes), from /proc."""
+    parents, rss = {}, {}
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in open(status).read().splitlines() if ":" in line)
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(fields["Pid"])
+        parents[pid] = int(fields["PPid"])
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+
+    def in_tree(pid: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return sum(mb for pid, mb in rss.items() if in_tree(pid))
+
+
 def measure(work: Callable[[], object]) -> None:
-    """Run in the child: time `work` and print seconds and peak RSS as one JSON line."""
+    """Run in the child: time `work` and print seconds and peak RSS as one JSON line.
+
+    Peak RSS counts worker processes too: their sum, sampled every 0.2 s, when above the
+    child's own peak."""
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], tree_rss_mb(os.getpid()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     started = time.perf_counter()
     work()
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    done.set()
+    sampler.join()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": max(own, peak[0])}))
 
 
 def run_child(module: str, variant: str, args: list[str], before: Callable[[], None] = lambda: None) -> dict:

@@ -2,8 +2,10 @@
 
     .cache/venv/bin/python -m bench.replay --events 200000
 
-Each variant runs in its own process over the same generated file, so peak memory (max RSS)
-is its own. Needs the Redis of scripts/services.sh (the project's variant writes to it).
+Each variant runs in its own process over the same generated file, so peak memory (max RSS,
+with its worker processes) is its own. `project` is the default run (one worker per core above
+64 MB of input, else one); `project-1w` and `project-2w` fix the worker processes. Needs the Redis
+of scripts/services.sh (the project's variants write to it).
 """
 
 from __future__ import annotations
@@ -87,12 +89,13 @@ def plain(path: str) -> int:
     return sessions
 
 
-def project(path: str, redis_url: str) -> int:
+def project(path: str, redis_url: str, workers: int = 0) -> int:
+    """The project's replay; workers 0 is its default (one per core above 64 MB of input)."""
     from spectator.pipeline.build import run
     from spectator.pipeline.options import parse_options
 
     flags = ["--input", path, "--redis-url", redis_url, "--gap-seconds", str(GAP_S), "--progress-every", "0"]
-    run(parse_options(flags))
+    run(parse_options([*flags, "--workers", str(workers)]))
     return 0
 
 
@@ -101,11 +104,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--redis-url", default=os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0"))
     ap.add_argument("--path", default="/tmp/spectator-bench.jsonl")
-    ap.add_argument("--variants", default="project,naive,naive-default,plain")
+    ap.add_argument("--variants", default="project,project-1w,project-2w,naive,naive-default,plain")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     variants = {
         "project": lambda: project(args.path, args.redis_url),
+        "project-1w": lambda: project(args.path, args.redis_url, workers=1),
+        "project-2w": lambda: project(args.path, args.redis_url, workers=2),
         "naive": lambda: naive(args.path),
         "naive-default": lambda: naive(args.path, full_trigger=False),
         "plain": lambda: plain(args.path),
@@ -118,7 +123,7 @@ def main() -> None:
     client = redis.Redis.from_url(args.redis_url)
     child_args = ["--path", args.path, "--redis-url", args.redis_url]
     results = {v: run_child("bench.replay", v, child_args, client.flushdb) for v in args.variants.split(",")}
-    print_table("file replay on the DirectRunner (FnApiRunner, 1 worker)", n, results, base="naive-default")
+    print_table("file replay on the DirectRunner (FnApiRunner)", n, results, base="naive-default")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from spectator.cli import main
 from spectator.io import files
 from spectator.pipeline.build import PARALLEL_INPUT_BYTES, plan_workers
 from spectator.pipeline.options import parse_options
+from spectator.transforms import sessionize
 from tests.reference import reference_sessions
 from tests.test_parse import ODD_IDS
 
@@ -63,11 +64,11 @@ def export(redis_url, capsys):
 
 
 @pytest.mark.parametrize(
-    "name, workers",
-    [("events.jsonl", 1), ("events.jsonl.gz", 1), ("events.jsonl", 2)],
-    ids=["plain", "gzip", "2-workers"],
+    "name, workers, buffered",
+    [("events.jsonl", 1, 100_000), ("events.jsonl.gz", 1, 100_000), ("events.jsonl", 2, 100_000), ("e.jsonl", 1, 7)],
+    ids=["plain", "gzip", "2-workers", "small-buffer"],
 )
-def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch, name, workers):
+def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch, name, workers, buffered):
     events = edge_case_events()
     lines = [json.dumps(e, ensure_ascii=False) for e in events]
     for i, bad in enumerate(BAD_LINES):
@@ -75,6 +76,7 @@ def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch
     path = tmp_path / name
     write_lines(path, lines)
     monkeypatch.setattr(files, "SPLIT_BYTES", 1000)  # many ranges, spread over the workers
+    monkeypatch.setattr(sessionize, "MAX_BUFFERED_EVENTS", buffered)  # partials of one session meet later
     argv = ["run", "--input", str(path), "--redis-url", redis_url, "--gap-seconds", str(GAP_S), "--bot-threshold", "50"]
     argv += ["--workers", str(workers)]
     assert main(argv) == 0

@@ -15,6 +15,8 @@ from spectator.transforms.parse import GLOBAL_WINDOWS
 from spectator.transforms.stats import SessionStats, SessionStatsFn, add_event, merge
 
 Partial = tuple[str, SessionStats]
+# Events one PreCombine holds before it emits their partials: it bounds a replay's memory.
+MAX_BUFFERED_EVENTS = 100_000
 
 
 def chains(times_ms: list[int], gap_ms: int) -> list[tuple[int, int]]:
@@ -70,11 +72,19 @@ class _PreCombineDoFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.buffer: dict[str, list[ClickEvent]] = {}
+        self.buffered = 0
 
-    def process(self, event: ClickEvent) -> None:
+    def process(self, event: ClickEvent) -> list[WindowedValue] | None:
         self.buffer.setdefault(event.user_id, []).append(event)
+        self.buffered += 1
+        # A bounded replay is one bundle: without a cap the whole input would wait here.
+        return self._flush() if self.buffered >= MAX_BUFFERED_EVENTS else None
 
-    def finish_bundle(self) -> Iterator[WindowedValue]:
+    def finish_bundle(self) -> list[WindowedValue]:
+        return self._flush()
+
+    def _flush(self) -> list[WindowedValue]:
+        out = []
         for events in self.buffer.values():
             for first_ms, last_ms, partial in precombine(events, self.gap_ms, self.bot_threshold):
                 start = Timestamp(micros=first_ms * 1000)
@@ -82,8 +92,9 @@ class _PreCombineDoFn(beam.DoFn):
                     windows = (window.IntervalWindow(start, Timestamp(micros=(last_ms + self.gap_ms) * 1000)),)
                 else:
                     windows = GLOBAL_WINDOWS
-                yield WindowedValue(partial, start, windows)
-        self.buffer = {}
+                out.append(WindowedValue(partial, start, windows))
+        self.buffer, self.buffered = {}, 0
+        return out
 
 
 def to_record(user_id: str, stats: SessionStats, window_end_ms: int, pane: str, pane_index: int) -> SessionRecord:
