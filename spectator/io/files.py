@@ -1,4 +1,4 @@
-"""ReadEventLines: JSONL files (optionally .gz) -> (origin, line) pairs for ParseEvents.
+"""ReadEventRanges: JSONL files (optionally .gz) -> LineRanges; ReadEventLines: -> (origin, line) pairs.
 
 A plain file is cut into ranges of whole lines, shuffled, and each range read on its own, so the
 parsing after it spreads over every worker. Compressed files cannot be cut: one range each.
@@ -66,19 +66,29 @@ def _numbered(path: str, lines, first: int) -> Iterator[tuple[str, bytes]]:
             yield f"{path}:{number}", line
 
 
-class ReadEventLines(beam.PTransform):
-    """Every non-blank line of the files matching `pattern`, tagged with file:line."""
+class ReadEventRanges(beam.PTransform):
+    """The files matching `pattern` as LineRanges, shuffled so that workers share them."""
 
     def __init__(self, pattern: str, split_bytes: int | None = None):
         super().__init__()
         self.pattern = pattern
         self.split_bytes = split_bytes or SPLIT_BYTES
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bytes]]:
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[LineRange]:
         return (
             pbegin
             | "MatchFiles" >> fileio.MatchFiles(self.pattern, empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
             | "SplitFiles" >> beam.FlatMap(line_ranges, self.split_bytes)
             | "SpreadRanges" >> beam.Reshuffle()
-            | "ReadRanges" >> beam.FlatMap(range_lines)
         )
+
+
+class ReadEventLines(beam.PTransform):
+    """Every non-blank line of the files matching `pattern`, tagged with file:line."""
+
+    def __init__(self, pattern: str):
+        super().__init__()
+        self.pattern = pattern
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[tuple[str, bytes]]:
+        return pbegin | "ReadEventRanges" >> ReadEventRanges(self.pattern) | "ReadRanges" >> beam.FlatMap(range_lines)

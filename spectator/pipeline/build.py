@@ -1,4 +1,7 @@
-"""Wiring: ReadClickEvents -> ParseEvents -> Sessionize -> Redis, and run(options)."""
+"""Wiring: ReadClickEvents -> ParseEvents -> Sessionize -> Redis, and run(options).
+
+A bounded replay of files reads LineRanges and parses and sessionizes them in SessionizeRanges.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,15 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from spectator.io.files import ReadEventRanges
 from spectator.io.kafka import commit_read_offsets
 from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
 from spectator.kafka_config import kafka_config, redact_pair
 from spectator.pipeline.options import SpectatorOptions, is_dataflow, is_flink
 from spectator.store import redact
-from spectator.transforms.parse import ParseEvents
-from spectator.transforms.read import ReadClickEvents
-from spectator.transforms.sessionize import Sessionize
+from spectator.transforms.parse import DEAD_LETTERS, ParseEvents
+from spectator.transforms.read import ReadClickEvents, check_source
+from spectator.transforms.sessionize import Sessionize, SessionizeRanges
 
 
 def build(p: beam.Pipeline, options: PipelineOptions) -> None:
@@ -27,22 +31,30 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
         batch_size=opts.redis_batch_size,
         retry_seconds=opts.redis_retry_seconds,
     )
-    parsed = (
-        p | "ReadClickEvents" >> ReadClickEvents(opts, streaming) | "ParseEvents" >> ParseEvents(opts.progress_every)
-    )
-    parsed.dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(max_len=opts.deadletter_max_len, **redis_args)
-    (
-        parsed.events
-        | "Sessionize"
-        >> Sessionize(
+    if opts.input and not streaming:
+        check_source(opts)
+        out = (
+            p
+            | "ReadEventRanges" >> ReadEventRanges(opts.input)
+            | "SessionizeRanges" >> SessionizeRanges(opts.gap_seconds, opts.bot_threshold, opts.progress_every)
+        )
+        sessions, dead_letters = out["sessions"], out[DEAD_LETTERS]
+    else:
+        parsed = (
+            p
+            | "ReadClickEvents" >> ReadClickEvents(opts, streaming)
+            | "ParseEvents" >> ParseEvents(opts.progress_every)
+        )
+        dead_letters = parsed.dead_letters
+        sessions = parsed.events | "Sessionize" >> Sessionize(
             opts.gap_seconds,
             opts.allowed_lateness_seconds,
             opts.early_firing_seconds,
             opts.bot_threshold,
             bounded=not streaming,
         )
-        | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
-    )
+    dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(max_len=opts.deadletter_max_len, **redis_args)
+    sessions | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     # The transforms hold the secrets now. Runners log the options and show them in their UIs
     # (Flink's job configuration, Dataflow's console): there they go without. The pipeline holds
     # a copy of the options, so the copy is what gets redacted.

@@ -11,7 +11,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from spectator.model import BadEvent, DeadLetter, parse_event
+from spectator.model import BadEvent, ClickEvent, DeadLetter, parse_event
 
 DEAD_LETTERS = "dead_letters"
 # A raw event and where it came from ("file.jsonl:12", "topic/partition@offset").
@@ -34,7 +34,7 @@ def _text(payload: bytes | str | None) -> str:
     return text.encode("utf-8", errors="backslashreplace").decode()
 
 
-class _ParseDoFn(beam.DoFn):
+class ParseDoFn(beam.DoFn):
     def __init__(self, progress_every: int):
         self.progress_every = progress_every
         self.parsed = Metrics.counter("spectator", "events_parsed")
@@ -44,7 +44,16 @@ class _ParseDoFn(beam.DoFn):
         self.seen = 0
 
     def process(self, element: RawEvent) -> Iterator[WindowedValue | TaggedOutput]:
-        origin, payload = element
+        event = self.parse(*element)
+        if type(event) is TaggedOutput:
+            yield event
+        else:
+            # Raw events come straight from a source, in the global window. A TimestampedValue would
+            # have its window assigned again, which costs more than the parsing.
+            yield WindowedValue(event, Timestamp(micros=event.timestamp_ms * 1000), GLOBAL_WINDOWS)
+
+    def parse(self, origin: str, payload: bytes | str) -> ClickEvent | TaggedOutput:
+        """The event, or its dead letter as a tagged output; counted and logged either way."""
         self.seen += 1
         if self.progress_every and self.seen % self.progress_every == 0:
             log.info("parsed %d events in this bundle (last from %s)", self.seen, origin)
@@ -53,12 +62,9 @@ class _ParseDoFn(beam.DoFn):
         except BadEvent as e:
             self.dead.inc()
             Metrics.counter("spectator.dead_letters", e.code).inc()
-            yield TaggedOutput(DEAD_LETTERS, DeadLetter(_text(payload), str(e), e.code, origin))
-        else:
-            self.parsed.inc()
-            # Raw events come straight from a source, in the global window. A TimestampedValue would
-            # have its window assigned again, which costs more than the parsing.
-            yield WindowedValue(event, Timestamp(micros=event.timestamp_ms * 1000), GLOBAL_WINDOWS)
+            return TaggedOutput(DEAD_LETTERS, DeadLetter(_text(payload), str(e), e.code, origin))
+        self.parsed.inc()
+        return event
 
 
 class ParseEvents(beam.PTransform):
@@ -69,4 +75,4 @@ class ParseEvents(beam.PTransform):
         self.progress_every = progress_every
 
     def expand(self, raw: beam.PCollection[RawEvent]) -> beam.pvalue.DoOutputsTuple:
-        return raw | "Parse" >> beam.ParDo(_ParseDoFn(self.progress_every)).with_outputs(DEAD_LETTERS, main="events")
+        return raw | "Parse" >> beam.ParDo(ParseDoFn(self.progress_every)).with_outputs(DEAD_LETTERS, main="events")
