@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,6 @@ MAX_TIMESTAMP_MS = 10**14
 OPTIONAL_FIELDS = {"event_type", "page", "referrer", "properties"}
 KNOWN_FIELDS = {"user_id", "timestamp"} | OPTIONAL_FIELDS
 PANE_NAMES = ("EARLY", "ON_TIME", "LATE")
-_LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 class BadEvent(ValueError):
@@ -118,18 +116,35 @@ def _json_object(payload: str | bytes | None) -> dict:
     if len(payload) > MAX_EVENT_BYTES:
         raise BadEvent("too_large", f"the event has {len(payload):,} bytes; at most {MAX_EVENT_BYTES:,} are accepted")
     # orjson is six times faster but not the same parser: it refuses NaN and lone surrogates, and
-    # turns integers past 64 bits into floats. There the standard parser decides: the contract is its.
+    # reads integers past 64 bits as floats. There the standard parser decides: the contract is its.
     raw = payload if isinstance(payload, bytes) else payload.encode(errors="surrogatepass")
     try:
-        obj = _stdlib_loads(payload) if _LONG_NUMBER.search(raw) else orjson.loads(raw)
+        obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         obj = _stdlib_loads(payload)
+    else:
+        if type(obj) is not dict or _holds_float(obj):
+            obj = _stdlib_loads(payload)
     if type(obj) is not dict:
         raise BadEvent("not_object", f"event must be a JSON object, got {type(obj).__name__}")
     repeated = _repeated_key(raw)
     if repeated:
         raise BadEvent("duplicate_field", f"{repeated} is given twice: parsers disagree on which one counts")
     return obj
+
+
+def _holds_float(obj: dict) -> bool:
+    """Whether a value at any depth is a float (rare in events): maybe an integer orjson widened."""
+    todo: list[dict | list] = [obj]
+    while todo:
+        container = todo.pop()
+        for value in container.values() if type(container) is dict else container:
+            kind = type(value)
+            if kind is float:
+                return True
+            if kind is dict or kind is list:
+                todo.append(value)
+    return False
 
 
 def _stdlib_loads(payload: str | bytes) -> Any:
