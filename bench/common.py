@@ -2,59 +2,71 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of a process and all its descendants (worker processes), from /proc."""
-    parents, rss = {}, {}
-    for status in glob.glob("/proc/[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in open(status).read().splitlines() if ":" in line)
-        except OSError:  # the process ended meanwhile
-            continue
-        pid = int(fields["Pid"])
-        parents[pid] = int(fields["PPid"])
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+class PeakRss:
+    """Samples the VmHWM of a process tree every 0.25 s: each process's own peak, kept per pid."""
 
-    def in_tree(pid: int) -> bool:
-        while pid > 1:
-            if pid == root:
-                return True
-            pid = parents.get(pid, 0)
-        return False
+    def __init__(self, root: int, include_root: bool = True):
+        self.root, self.include_root = root, include_root
+        self.peaks: dict[int, int] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
-    return sum(mb for pid, mb in rss.items() if in_tree(pid))
+    def _tree(self) -> list[int]:
+        children = defaultdict(list)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry))
+        tree, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree if self.include_root else tree[1:]
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            for pid in self._tree():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]))
+            self.done.wait(0.25)
+
+    def stop(self) -> float:
+        """The sum of the processes' peaks, in MB."""
+        self.done.set()
+        self.thread.join()
+        return sum(self.peaks.values()) / 1024
 
 
 def measure(work: Callable[[], object]) -> None:
     """Run in the child: time `work` and print seconds and peak RSS as one JSON line.
 
-    Peak RSS counts worker processes too: their sum, sampled every 0.2 s, when above the
-    child's own peak."""
-    peak, done = [0.0], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.2):
-            peak[0] = max(peak[0], tree_rss_mb(os.getpid()))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    Peak RSS sums the peaks of the child and of the worker processes it starts."""
+    rss = PeakRss(os.getpid())
     started = time.perf_counter()
     work()
     seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": max(own, peak[0])}))
+    print(json.dumps({"seconds": seconds, "peak_mb": rss.stop()}))
 
 
 def run_child(module: str, variant: str, args: list[str], before: Callable[[], None] = lambda: None) -> dict:

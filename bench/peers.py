@@ -83,6 +83,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
+from bench.common import PeakRss
 from spectator.generate import generate
 from spectator.kafka_admin import ensure_topic
 from spectator.model import BadEvent, SessionRecord, parse_event
@@ -192,51 +193,6 @@ def compare(client: redis.Redis, ref: dict[tuple[str, int], tuple]) -> dict[str,
 
 
 # --- measuring, in the child processes ----------------------------------------------------------
-
-
-class PeakRss:
-    """Samples the VmHWM of a process tree every 0.25 s: each process's own peak, kept per pid."""
-
-    def __init__(self, root: int, include_root: bool = True):
-        self.root, self.include_root = root, include_root
-        self.peaks: dict[int, int] = {}
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _tree(self) -> list[int]:
-        children = defaultdict(list)
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry))
-        tree, todo = [], [self.root]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo.extend(children.get(pid, []))
-        return tree if self.include_root else tree[1:]
-
-    def _run(self) -> None:
-        while not self.done.is_set():
-            for pid in self._tree():
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]))
-            self.done.wait(0.25)
-
-    def stop(self) -> float:
-        """The sum of the processes' peaks, in MB."""
-        self.done.set()
-        self.thread.join()
-        return sum(self.peaks.values()) / 1024
 
 
 def visible_events(store: SessionStore, flushers: list[str]) -> int:
