@@ -12,6 +12,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from spectator.generate import generate
+from spectator.produce import produce
+
 
 class PeakRss:
     """Samples the VmHWM of a process tree every 0.25 s: each process's own peak, kept per pid."""
@@ -85,3 +88,24 @@ def print_table(title: str, events: int, results: dict[str, dict], base: str) ->
     for variant, r in results.items():
         ratio = results[base]["seconds"] / r["seconds"] if base in results else float("nan")
         print(f"{variant:<14}{r['seconds']:>10.1f}{events / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}{ratio:>17.1f}x")
+
+
+def live_stream(bootstrap: str, topic: str, rate: float, seconds: float, sent: list, users: int) -> int:
+    """Events of `users` users at a steady rate for `seconds`, each stamped with its send time;
+    appended to `sent` as records. Returns how many were sent."""
+    source = generate(max(users, 1), seed=2)
+
+    def records():
+        started = time.time()
+        for i, e in enumerate(source):
+            ahead = started + i / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+            if time.time() - started > seconds:
+                return
+            e["timestamp"] = int(time.time() * 1000)
+            record = (e["user_id"], json.dumps(e).encode(), e["timestamp"])
+            sent.append(record)
+            yield record
+
+    return produce(bootstrap, topic, records())

@@ -33,6 +33,7 @@ import apache_beam as beam
 import redis
 from apache_beam.transforms import trigger, window
 
+from bench.common import live_stream
 from bench.kafka_replay import plain
 from spectator.flink import submit
 from spectator.flink.rest import FlinkRest
@@ -179,29 +180,15 @@ def latency(redis_url: str, rate: float, seconds: float, partitions: int, early_
 
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
-    sampled: list[tuple[str, int]] = []
-    source = generate(3000, seed=2)
-
-    def records():
-        started = time.time()
-        for i, e in enumerate(source):
-            ahead = started + i / rate - time.time()
-            if ahead > 0:
-                time.sleep(ahead)
-            if time.time() - started > seconds:
-                return
-            e["timestamp"] = int(time.time() * 1000)
-            if i % 20 == 0:
-                sampled.append((e["user_id"], e["timestamp"]))
-            yield e["user_id"], json.dumps(e).encode(), e["timestamp"]
-
+    records: list[tuple[str, bytes, int]] = []
     try:
-        sent = produce(bootstrap, topic, records())
+        sent = live_stream(bootstrap, topic, rate, seconds, records, users=3000)
         time.sleep(early_s * 3 + 10)
     finally:
         done.set()
         follower.join()
         stop(rest, job)
+    sampled = [(user, t) for user, _, t in records[::20]]
     lat = []
     for user, t in sampled:
         seen = [w for w, start, end in writes.get(user, []) if start <= t <= end]

@@ -83,7 +83,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from bench.common import PeakRss
+from bench.common import PeakRss, live_stream
 from spectator.generate import generate
 from spectator.kafka_admin import ensure_topic
 from spectator.model import BadEvent, SessionRecord, parse_event
@@ -365,26 +365,6 @@ def child_throughput(args) -> dict:
     return measures(samples, n, started)
 
 
-def live_stream(bootstrap: str, topic: str, rate: float, seconds: float, sent: list) -> int:
-    """Events at a steady rate, each stamped with its send time; appended to `sent` as records."""
-    source = generate(max(round(16 * rate), 1), seed=2)
-
-    def records():
-        started = time.time()
-        for i, e in enumerate(source):
-            ahead = started + i / rate - time.time()
-            if ahead > 0:
-                time.sleep(ahead)
-            if time.time() - started > seconds:
-                return
-            e["timestamp"] = int(time.time() * 1000)
-            record = (e["user_id"], json.dumps(e).encode(), e["timestamp"])
-            sent.append(record)
-            yield record
-
-    return produce(bootstrap, topic, records())
-
-
 def child_latency(args) -> dict:
     client = redis.Redis.from_url(args.redis_url)
     variant = args.child.removesuffix("-live")
@@ -422,7 +402,7 @@ def child_latency(args) -> dict:
     sent: list = []
     try:
         time.sleep(5)
-        live_stream(args.bootstrap_servers, topic, args.live_rate, args.live_seconds, sent)
+        live_stream(args.bootstrap_servers, topic, args.live_rate, args.live_seconds, sent, round(16 * args.live_rate))
         time.sleep(10)
     finally:
         done.set()
