@@ -17,11 +17,17 @@ from spectator.produce import produce
 
 
 class PeakRss:
-    """Samples the VmHWM of a process tree every 0.25 s: each process's own peak, kept per pid."""
+    """The peak resident memory of a process tree, sampled every 0.25 s.
+
+    The peak is that of the tree's total (the sum of VmRSS at each sample), but never below
+    one process's own peak (VmHWM), which may fall between samples. The sum of every
+    process's own peak overstates it, as the peaks come at different times; it is kept too.
+    """
 
     def __init__(self, root: int, include_root: bool = True):
         self.root, self.include_root = root, include_root
-        self.peaks: dict[int, int] = {}
+        self.peaks: dict[int, int] = {}  # pid -> its own peak, kB
+        self.total_peak = 0  # kB
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -44,6 +50,7 @@ class PeakRss:
 
     def _run(self) -> None:
         while not self.done.is_set():
+            total = 0
             for pid in self._tree():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
@@ -52,24 +59,30 @@ class PeakRss:
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]))
+                    elif line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            self.total_peak = max(self.total_peak, total)
             self.done.wait(0.25)
 
     def stop(self) -> float:
-        """The sum of the processes' peaks, in MB."""
+        """The peak, in MB."""
         self.done.set()
         self.thread.join()
+        return max(self.total_peak, *self.peaks.values(), 0) / 1024
+
+    @property
+    def sum_of_peaks_mb(self) -> float:
         return sum(self.peaks.values()) / 1024
 
 
 def measure(work: Callable[[], object]) -> None:
-    """Run in the child: time `work` and print seconds and peak RSS as one JSON line.
-
-    Peak RSS sums the peaks of the child and of the worker processes it starts."""
+    """Run in the child: time `work` and print seconds and peak RSS (PeakRss of the child and the
+    worker processes it starts) as one JSON line."""
     rss = PeakRss(os.getpid())
     started = time.perf_counter()
     work()
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "peak_mb": rss.stop()}))
+    print(json.dumps({"seconds": seconds, "peak_mb": rss.stop(), "sum_of_peaks_mb": rss.sum_of_peaks_mb}))
 
 
 def run_child(module: str, variant: str, args: list[str], before: Callable[[], None] = lambda: None) -> dict:
