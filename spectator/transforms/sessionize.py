@@ -103,7 +103,7 @@ class _ParseAndPreCombineDoFn(beam.DoFn):
     """A file range of a bounded replay, parsed and folded per user in one step.
 
     The same work as ParseEvents then PreCombine, but events never pass from one step to the
-    next one at a time: on the DirectRunner each such pass costs about as much as the parsing.
+    next one at a time: on the DirectRunner those two passes cost about as much as the parsing.
     """
 
     def __init__(self, progress_every: int, gap_ms: int, bot_threshold: int):
