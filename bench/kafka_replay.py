@@ -63,17 +63,17 @@ def plain(bootstrap: str, topic: str, events: int, redis_url: str, gap_s: float 
     client = redis.Redis.from_url(redis_url)
     upsert = client.register_script(files("spectator.io").joinpath("upsert_session.lua").read_text())
     keys, gap_ms = Keys(), round(gap_s * 1000)
-    pipe = client.pipeline(transaction=False)
+    batch = []
     for user, user_events in by_user.items():
         user_events.sort(key=lambda e: e.timestamp_ms)
         for begin, end in chains([e.timestamp_ms for e in user_events], gap_ms):
             stats = stats_of(user_events[begin:end], BOT_THRESHOLD)
-            record = to_record(user, stats, stats.end_ms + gap_ms, "ON_TIME", 0)
-            session_keys, args = upsert_args(keys, record)
-            upsert(keys=session_keys, args=args, client=pipe)
-            if len(pipe) >= 500:
-                pipe.execute()
-    pipe.execute()
+            batch.append(to_record(user, stats, stats.end_ms + gap_ms, "ON_TIME", 0))
+            if len(batch) >= 500:
+                upsert(*upsert_args(keys, batch))
+                batch = []
+    if batch:
+        upsert(*upsert_args(keys, batch))
 
 
 def main() -> None:

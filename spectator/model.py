@@ -204,6 +204,11 @@ class SessionRecord:
         # Not dataclasses.asdict: its deep copy is the slowest step of writing a session.
         return json.dumps({name: getattr(self, name) for name in RECORD_FIELDS}, ensure_ascii=False, sort_keys=True)
 
+    def to_stored_json(self) -> bytes:
+        """The form Redis holds: the same object as to_json, compact, made by orjson (ten times
+        faster; the stored record of every session is made once a pane)."""
+        return orjson.dumps({name: getattr(self, name) for name in RECORD_FIELDS}, option=orjson.OPT_SORT_KEYS)
+
     @classmethod
     def from_json(cls, text: str | bytes) -> SessionRecord:
         obj = json.loads(text)

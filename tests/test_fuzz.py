@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from spectator.model import MAX_TIMESTAMP_MS, BadEvent, ClickEvent, _json_object, _stdlib_loads, parse_event
 from spectator.transforms.sessionize import join_partials, precombine
+from spectator.transforms.stats import point
 from tests.reference import reference_sessions
 
 FUZZ = settings(max_examples=600, derandomize=True, deadline=None)
@@ -138,8 +139,8 @@ def test_bundled_partials_join_into_the_reference_sessions(raw, cuts):
     partials: dict[str, list] = {}
     for a, b in pairwise(bounds):
         for user in {e.user_id for e in events[a:b]}:
-            mine = [e for e in events[a:b] if e.user_id == user]
-            partials.setdefault(user, []).extend(s for _, _, (_, s) in precombine(mine, gap, 5))
+            mine = [point(e) for e in events[a:b] if e.user_id == user]
+            partials.setdefault(user, []).extend(s for _, _, (_, s) in precombine(user, mine, gap, 5))
     got = [
         (user, s.start_ms, s.end_ms, s.count, len(s.pages), s.is_bot)
         for user in sorted(partials)

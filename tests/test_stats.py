@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from spectator.model import ClickEvent
 from spectator.transforms.sessionize import Sessionize, chains, join_partials, precombine
-from spectator.transforms.stats import SessionStatsFn, merge, stats_of
+from spectator.transforms.stats import SessionStatsFn, merge, point, stats_of
 from tests.reference import reference_sessions
 
 GAP = 50_000
@@ -15,6 +15,10 @@ GAP = 50_000
 
 def ev(t, page=None, user="u", kind="page_view"):
     return ClickEvent(user_id=user, timestamp_ms=t, event_type=kind, page=page)
+
+
+def pts(events):
+    return [point(e) for e in events]
 
 
 def summary(stats):
@@ -73,7 +77,7 @@ def test_chains_split_at_exactly_gap():
 
 
 def test_precombine_emits_stats_once_per_chain():
-    out = list(precombine([ev(2 * GAP - 2), ev(0), ev(4 * GAP), ev(GAP - 1)], GAP, bot_threshold=100))
+    out = list(precombine("u", pts([ev(2 * GAP - 2), ev(0), ev(4 * GAP), ev(GAP - 1)]), GAP, bot_threshold=100))
     assert [(first, last, s.count) for first, last, (_, s) in out] == [(0, 2 * GAP - 2, 3), (4 * GAP, 4 * GAP, 1)]
 
 
@@ -108,7 +112,7 @@ def test_partials_from_any_bundle_split_join_into_the_same_sessions():
     for _ in range(300):
         t += rng.choice([0, 1, GAP - 1, GAP, GAP + 1, 5000])
         events.append(ev(t, rng.choice(["/a", "/b"])))
-    whole = [summary(s) for s in join_partials([s for _, _, (_, s) in precombine(events, GAP, 10)], GAP, 10)]
+    whole = [summary(s) for s in join_partials([s for _, _, (_, s) in precombine("u", pts(events), GAP, 10)], GAP, 10)]
     assert len(whole) > 10
     for _ in range(20):
         rng.shuffle(events)
@@ -116,6 +120,6 @@ def test_partials_from_any_bundle_split_join_into_the_same_sessions():
         partials = [
             stats
             for a, b in zip([0, *cuts], [*cuts, len(events)])
-            for _, _, (_, stats) in precombine(events[a:b], GAP, 10)
+            for _, _, (_, stats) in precombine("u", pts(events[a:b]), GAP, 10)
         ]
         assert [summary(s) for s in join_partials(partials, GAP, 10)] == whole

@@ -83,11 +83,7 @@ class _RedisPartition(StatelessSinkPartition[SessionRecord]):
         self.keys = Keys()
 
     def write_batch(self, items: list[SessionRecord]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for record in items:
-            keys, args = upsert_args(self.keys, record)
-            self.upsert(keys=keys, args=args, client=pipe)
-        pipe.execute()
+        self.upsert(*upsert_args(self.keys, items))
 
     def close(self) -> None:
         self.client.close()

@@ -59,15 +59,13 @@ class RedisSessionSink(BatchingSink):
         self.upsert = self.client.register_script(files("spectator.io").joinpath("upsert_session.lua").read_text())
 
     def write(self, batch: SinkBatch) -> None:
-        pipe = self.client.pipeline(transaction=False)
+        records = []
         for item in batch:
             user = item.key
             events = [ClickEvent(user, t, event_type, page) for t, event_type, page in item.value["value"]]
             stats = stats_of(events, self.bot_threshold)
-            record = to_record(user, stats, stats.end_ms + self.gap_ms, "ON_TIME", 0)
-            keys, args = upsert_args(self.keys, record)
-            self.upsert(keys=keys, args=args, client=pipe)
-        pipe.execute()
+            records.append(to_record(user, stats, stats.end_ms + self.gap_ms, "ON_TIME", 0))
+        self.upsert(*upsert_args(self.keys, records))
 
 
 def main() -> None:

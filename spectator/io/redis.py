@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files
 from typing import Any
 
@@ -26,20 +27,25 @@ class RedisUnavailable(RuntimeError):
     pass
 
 
-def upsert_args(keys: Keys, record: SessionRecord, ttl_ms: int = 0) -> tuple[list[str], list]:
-    """KEYS and ARGV of upsert_session.lua for one pane."""
-    user = record.user_id
-    return (
-        [keys.sessions(user), keys.history(user), keys.users, keys.top, keys.stats, keys.panes],
-        [user, record.start_ms, record.window_end_ms, record.to_json(), ttl_ms, PANES_MAX_LEN],
-    )
+def upsert_args(keys: Keys, records: Iterable[SessionRecord], ttl_ms: int = 0) -> tuple[list[str], list]:
+    """KEYS and ARGV of upsert_session.lua for a batch of panes."""
+    script_keys = [keys.users, keys.top, keys.stats, keys.panes]
+    args: list = [ttl_ms, PANES_MAX_LEN]
+    for record in records:
+        user = record.user_id
+        script_keys += (keys.sessions(user), keys.history(user))
+        args += (user, record.start_ms, record.window_end_ms, record.to_stored_json())
+    return script_keys, args
 
 
 class _BatchingRedisDoFn(beam.DoFn):
-    """Buffers elements, writes each batch in one pipeline, retries it while Redis is away.
+    """Buffers elements, writes each batch in one round trip, retries it while Redis is away.
 
-    Every command in a batch is an idempotent Lua call, so replaying a whole batch after a
-    failure, or a bundle after a worker retry, writes nothing twice.
+    A batch is written from a thread while the next one fills: Redis runs the scripts on the
+    other core meanwhile. One batch at a time is in flight, so batches land in order, and
+    finish_bundle returns once the last one has landed.
+    Every write is an idempotent Lua call, so replaying a whole batch after a failure, or a
+    bundle after a worker retry, writes nothing twice.
     """
 
     script_name = ""
@@ -57,10 +63,15 @@ class _BatchingRedisDoFn(beam.DoFn):
     def setup(self) -> None:
         self.client = connect(self.redis_url)
         self.script = self.client.register_script(files("spectator.io").joinpath(f"{self.script_name}.lua").read_text())
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"spectator-{self.script_name}")
         self.batch: list[Any] = []
+        self.in_flight: tuple[list[Any], Future] | None = None
 
     def start_bundle(self) -> None:
         self.batch = []
+        if self.in_flight is not None:  # left by a bundle that failed: it must not land after ours
+            self.in_flight[1].exception()
+            self.in_flight = None
 
     def process(self, element: Any) -> None:
         self.batch.append(element)
@@ -70,18 +81,33 @@ class _BatchingRedisDoFn(beam.DoFn):
     def finish_bundle(self) -> None:
         if self.batch:
             self._flush()
+        self._land()
 
     def teardown(self) -> None:
+        if hasattr(self, "writer"):
+            self.writer.shutdown(wait=False, cancel_futures=True)
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
 
-    def _call(self, pipe: redis.client.Pipeline, element: Any) -> None:
+    def _write_batch(self, batch: list[Any]) -> list[Any]:
+        """Writes a batch; returns one script result per element."""
         raise NotImplementedError
 
     def _flush(self) -> None:
-        results = self._with_retry(self._write_batch)
-        for element, result in zip(self.batch, results):
+        batch, self.batch = self.batch, []
+        self._land()
+        self.in_flight = (batch, self.writer.submit(self._with_retry, batch))
+
+    def _land(self) -> None:
+        """Waits for the batch in flight; counts its results here, where Beam's metrics live."""
+        if self.in_flight is None:
+            return
+        batch, future = self.in_flight
+        self.in_flight = None
+        results, retries = future.result()
+        self.retries.inc(retries)
+        for element, result in zip(batch, results):
             if result in (1, 2):
                 self.written.inc()
             elif result == 0:
@@ -89,26 +115,19 @@ class _BatchingRedisDoFn(beam.DoFn):
             else:
                 self.conflicts.inc()
                 log.warning("not written: it would replace a stored session it does not contain: %s", element)
-        self.batch = []
 
-    def _write_batch(self) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for element in self.batch:
-            self._call(pipe, element)
-        return pipe.execute()
-
-    def _with_retry(self, write: Callable[[], list[Any]]) -> list[Any]:
+    def _with_retry(self, batch: list[Any]) -> tuple[list[Any], int]:
         deadline = time.monotonic() + self.retry_seconds
-        delay = 0.1
+        delay, retries = 0.1, 0
         while True:
             try:
-                return write()
+                return self._write_batch(batch), retries
             except TRANSIENT as e:
                 if time.monotonic() + delay > deadline:
                     raise RedisUnavailable(
                         f"Redis at {redact(self.redis_url)} unreachable for {self.retry_seconds:g}s: {e}"
                     ) from e
-                self.retries.inc()
+                retries += 1
                 log.warning("Redis write failed (%s); retrying in %.1fs", e, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -121,9 +140,9 @@ class _UpsertSessionsDoFn(_BatchingRedisDoFn):
         super().__init__(redis_url, prefix, batch_size, retry_seconds)
         self.ttl_ms = ttl_seconds * 1000
 
-    def _call(self, pipe: redis.client.Pipeline, record: SessionRecord) -> None:
-        keys, args = upsert_args(self.keys, record, self.ttl_ms)
-        self.script(keys=keys, args=args, client=pipe)
+    def _write_batch(self, batch: list[Any]) -> list[Any]:
+        keys, args = upsert_args(self.keys, batch, self.ttl_ms)
+        return self.script(keys=keys, args=args)
 
 
 class _AddDeadLettersDoFn(_BatchingRedisDoFn):
@@ -133,13 +152,16 @@ class _AddDeadLettersDoFn(_BatchingRedisDoFn):
         super().__init__(redis_url, prefix, batch_size, retry_seconds)
         self.max_len = max_len
 
-    def _call(self, pipe: redis.client.Pipeline, dead: DeadLetter) -> None:
-        digest = hashlib.sha1(f"{dead.origin}\n{dead.payload}".encode()).hexdigest()
-        self.script(
-            keys=[self.keys.deadletter_seen(digest), self.keys.deadletters, self.keys.deadletters_total],
-            args=[DEADLETTER_MARKER_TTL_S, self.max_len, dead.payload, dead.reason, dead.code, dead.origin],
-            client=pipe,
-        )
+    def _write_batch(self, batch: list[Any]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for dead in batch:
+            digest = hashlib.sha1(f"{dead.origin}\n{dead.payload}".encode()).hexdigest()
+            self.script(
+                keys=[self.keys.deadletter_seen(digest), self.keys.deadletters, self.keys.deadletters_total],
+                args=[DEADLETTER_MARKER_TTL_S, self.max_len, dead.payload, dead.reason, dead.code, dead.origin],
+                client=pipe,
+            )
+        return pipe.execute()
 
 
 class WriteSessionsToRedis(beam.PTransform):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 
@@ -14,7 +15,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from spectator.io.files import LineRange, range_lines
 from spectator.model import PANE_NAMES, ClickEvent, SessionRecord
 from spectator.transforms.parse import DEAD_LETTERS, GLOBAL_WINDOWS, ParseDoFn
-from spectator.transforms.stats import SessionStats, SessionStatsFn, add_event, merge
+from spectator.transforms.stats import Point, SessionStats, SessionStatsFn, merge, point, stats_of_sorted
 
 Partial = tuple[str, SessionStats]
 # Events one PreCombine holds before it emits their partials: it bounds a replay's memory.
@@ -33,20 +34,16 @@ def chains(times_ms: list[int], gap_ms: int) -> list[tuple[int, int]]:
     return runs
 
 
-def precombine(events: list[ClickEvent], gap_ms: int, bot_threshold: int) -> Iterator[tuple[int, int, Partial]]:
-    """One user's events -> (first_ms, last_ms, (user, stats)) per chain of events less than the gap apart.
+def precombine(user: str, points: list[Point], gap_ms: int, bot_threshold: int) -> Iterator[tuple[int, int, Partial]]:
+    """One user's points -> (first_ms, last_ms, (user, stats)) per chain of points less than the gap apart.
 
     Sessions(gap) merges a chain's events into the window [first, last + gap), so that window,
     given to the chain's stats, merges with the rest of the session exactly as its events would.
     """
-    events = sorted(events, key=lambda e: e.timestamp_ms)
-    times = [e.timestamp_ms for e in events]
-    user = events[0].user_id
-    for begin, end in chains(times, gap_ms):
-        stats = SessionStats()
-        for event in events[begin:end]:
-            add_event(stats, event, bot_threshold)
-        yield times[begin], times[end - 1], (user, stats)
+    points = sorted(points)
+    for begin, end in chains([t for t, _, _ in points], gap_ms):
+        chain = points[begin:end]
+        yield chain[0][0], chain[-1][0], (user, stats_of_sorted(chain, bot_threshold))
 
 
 def join_partials(partials: list[SessionStats], gap_ms: int, bot_threshold: int) -> list[SessionStats]:
@@ -73,11 +70,11 @@ class _PreCombineDoFn(beam.DoFn):
         self.windowed = windowed
 
     def start_bundle(self) -> None:
-        self.buffer: dict[str, list[ClickEvent]] = {}
+        self.buffer: dict[str, list[Point]] = {}
         self.buffered = 0
 
     def process(self, event: ClickEvent) -> list[WindowedValue] | None:
-        self.buffer.setdefault(event.user_id, []).append(event)
+        self.buffer.setdefault(event.user_id, []).append(point(event))
         self.buffered += 1
         # A bounded replay is one bundle: without a cap the whole input would wait here.
         return self._flush() if self.buffered >= MAX_BUFFERED_EVENTS else None
@@ -87,8 +84,8 @@ class _PreCombineDoFn(beam.DoFn):
 
     def _flush(self) -> list[WindowedValue]:
         out = []
-        for events in self.buffer.values():
-            for first_ms, last_ms, partial in precombine(events, self.gap_ms, self.bot_threshold):
+        for user, points in self.buffer.items():
+            for first_ms, last_ms, partial in precombine(user, points, self.gap_ms, self.bot_threshold):
                 start = Timestamp(micros=first_ms * 1000)
                 if self.windowed:
                     windows = (window.IntervalWindow(start, Timestamp(micros=(last_ms + self.gap_ms) * 1000)),)
@@ -109,6 +106,12 @@ class _ParseAndPreCombineDoFn(beam.DoFn):
     def __init__(self, progress_every: int, gap_ms: int, bot_threshold: int):
         self.parser = ParseDoFn(progress_every)
         self.fold = _PreCombineDoFn(gap_ms, bot_threshold, windowed=False)
+
+    def setup(self) -> None:
+        # Beam's modules leave about 170k objects for the collector, and each full collection walks
+        # them all (0.1 s); a replay allocates enough for several. A one-shot batch worker keeps
+        # them for its whole life, so they leave the collector's walks.
+        gc.freeze()
 
     def start_bundle(self) -> None:
         self.parser.start_bundle()

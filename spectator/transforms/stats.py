@@ -10,6 +10,9 @@ import apache_beam as beam
 from spectator.model import ClickEvent
 
 BOT_WINDOW_MS = 60_000
+# One event as the statistics need it: (timestamp_ms, page or "", event_type). A tuple of
+# strings and ints is untracked by the garbage collector, so buffering many costs no GC passes.
+Point = tuple[int, str, str]
 
 
 class SessionStats:
@@ -23,8 +26,8 @@ class SessionStats:
 
     def __init__(self) -> None:
         self.count = 0
-        self.first: tuple[int, str] | None = None
-        self.last: tuple[int, str] | None = None
+        self.first: Point | None = None
+        self.last: Point | None = None
         self.pages: set[str] = set()
         self.types: dict[str, int] = {}
         self.is_bot = False
@@ -55,13 +58,17 @@ class SessionStats:
         return self.last[1] or None
 
 
+def point(event: ClickEvent) -> Point:
+    return (event.timestamp_ms, event.page or "", event.event_type)
+
+
 def add_event(stats: SessionStats, event: ClickEvent, bot_threshold: int) -> SessionStats:
-    point = (event.timestamp_ms, event.page or "")
+    at_point = point(event)
     stats.count += 1
-    if stats.first is None or point < stats.first:
-        stats.first = point
-    if stats.last is None or point > stats.last:
-        stats.last = point
+    if stats.first is None or at_point < stats.first:
+        stats.first = at_point
+    if stats.last is None or at_point > stats.last:
+        stats.last = at_point
     if event.page:
         stats.pages.add(event.page)
     stats.types[event.event_type] = stats.types.get(event.event_type, 0) + 1
@@ -69,6 +76,20 @@ def add_event(stats: SessionStats, event: ClickEvent, bot_threshold: int) -> Ses
         at = bisect_right(stats.times, event.timestamp_ms)
         stats.times.insert(at, event.timestamp_ms)  # events mostly come in order: an append
         _check_bot(stats, bot_threshold, at - bot_threshold, at + 1)
+    return stats
+
+
+def stats_of_sorted(points: list[Point], bot_threshold: int) -> SessionStats:
+    """The stats of sorted, non-empty points, in one pass over each field."""
+    stats = SessionStats()
+    stats.count = len(points)
+    stats.first, stats.last = points[0], points[-1]
+    stats.pages = {page for _, page, _ in points if page}
+    types = stats.types
+    for _, _, kind in points:
+        types[kind] = types.get(kind, 0) + 1
+    stats.times = [t for t, _, _ in points]
+    _check_bot(stats, bot_threshold, 0, len(points))
     return stats
 
 
