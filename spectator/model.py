@@ -72,6 +72,15 @@ def parse_event(payload: str | bytes | None) -> ClickEvent:
     BadEvent is the only exception it raises, whatever the payload: on a streaming runner a
     record that raises anything else would be retried forever.
     """
+    user_id, timestamp_ms, event_type, page, referrer, properties = parse_fields(payload)
+    return ClickEvent(user_id, timestamp_ms, event_type, page, referrer, properties or {})
+
+
+EventFields = tuple[str, int, str, "str | None", "str | None", "dict[str, Any] | None"]
+
+
+def parse_fields(payload: str | bytes | None) -> EventFields:
+    """What parse_event checks and returns, as a tuple: for a caller that needs no ClickEvent."""
     obj = _json_object(payload)
     if not KNOWN_FIELDS.issuperset(obj):
         raise BadEvent("unknown_field", f"unknown field(s): {', '.join(sorted(obj.keys() - KNOWN_FIELDS))}")
@@ -107,7 +116,7 @@ def parse_event(payload: str | bytes | None) -> ClickEvent:
             raise BadEvent("bad_field", f"{name} is not valid Unicode (it holds a lone surrogate)")
     if properties is not None and type(properties) is not dict:
         raise BadEvent("bad_field", "properties must be a JSON object")
-    return ClickEvent(user_id, parse_timestamp(obj["timestamp"]), event_type, page, referrer, properties or {})
+    return user_id, parse_timestamp(obj["timestamp"]), event_type, page, referrer, properties
 
 
 def _json_object(payload: str | bytes | None) -> dict:

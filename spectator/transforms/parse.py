@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -11,12 +12,13 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from spectator.model import BadEvent, ClickEvent, DeadLetter, parse_event
+from spectator.model import BadEvent, DeadLetter, parse_event
 
 DEAD_LETTERS = "dead_letters"
 # A raw event and where it came from ("file.jsonl:12", "topic/partition@offset").
 RawEvent = tuple[str, bytes | str]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 GLOBAL_WINDOWS = (beam.window.GlobalWindow(),)  # made once: GlobalWindow() is slow to construct
 
 
@@ -52,13 +54,16 @@ class ParseDoFn(beam.DoFn):
             # have its window assigned again, which costs more than the parsing.
             yield WindowedValue(event, Timestamp(micros=event.timestamp_ms * 1000), GLOBAL_WINDOWS)
 
-    def parse(self, origin: str, payload: bytes | str) -> ClickEvent | TaggedOutput:
-        """The event, or its dead letter as a tagged output; counted and logged either way."""
+    def parse(
+        self, origin: str, payload: bytes | str, parser: Callable[[bytes | str], T] = parse_event
+    ) -> T | TaggedOutput:
+        """The event (or what `parser` makes of it), or its dead letter as a tagged output;
+        counted and logged either way."""
         self.seen += 1
         if self.progress_every and self.seen % self.progress_every == 0:
             log.info("parsed %d events in this bundle (last from %s)", self.seen, origin)
         try:
-            event = parse_event(payload)
+            event = parser(payload)
         except BadEvent as e:
             self.dead.inc()
             Metrics.counter("spectator.dead_letters", e.code).inc()
