@@ -5,6 +5,7 @@ A bounded replay of files reads LineRanges and parses and sessionizes them in Se
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import apache_beam as beam
@@ -66,6 +67,7 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
 
 # Starting worker processes costs over a second; below this much input it is not won back.
 PARALLEL_INPUT_BYTES = 64 << 20
+M_ARENA_MAX = -8  # mallopt's parameter, from glibc's malloc.h
 
 
 def plan_workers(options: PipelineOptions) -> int:
@@ -87,7 +89,22 @@ def plan_workers(options: PipelineOptions) -> int:
     if workers > 1:
         direct.direct_num_workers = workers
         direct.direct_running_mode = "multi_processing"
+        _fewer_malloc_arenas()
     return workers
+
+
+def _fewer_malloc_arenas() -> None:
+    """Two malloc arenas a process, for this one and the workers it starts.
+
+    glibc gives each thread that allocates an arena of its own, and the gRPC threads that carry
+    a replay's data between the processes leave memory resident in theirs. A 1M-event replay on
+    two workers peaked at 1,030 MB with the default (8 per core) and 920 MB with two.
+    """
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:

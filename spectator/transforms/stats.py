@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from bisect import bisect_right
 from collections.abc import Iterable
 
@@ -40,6 +41,15 @@ class SessionStats:
     def __setstate__(self, state) -> None:
         for name, value in zip(self.__slots__, state):
             setattr(self, name, value)
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps(self.__getstate__(), pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SessionStats:
+        stats = cls.__new__(cls)
+        stats.__setstate__(pickle.loads(data))
+        return stats
 
     @property
     def start_ms(self) -> int:
