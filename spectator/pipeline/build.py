@@ -98,7 +98,7 @@ def _fewer_malloc_arenas() -> None:
 
     glibc gives each thread that allocates an arena of its own, and the gRPC threads that carry
     a replay's data between the processes leave memory resident in theirs. A 1M-event replay on
-    two workers peaked at 1,030 MB with the default (8 per core) and 920 MB with two.
+    two workers peaked at 980-1,030 MB with glibc's default (8 a core) and 870-975 MB with two.
     """
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     try:
