@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from spectator.model import ClickEvent
 from spectator.transforms.sessionize import Sessionize, chains, join_partials, precombine
-from spectator.transforms.stats import SessionStatsFn, merge, point, stats_of
+from spectator.transforms.stats import SessionStats, SessionStatsFn, merge, point, stats_of, stats_of_sorted
 from tests.reference import reference_sessions
 
 GAP = 50_000
@@ -57,6 +57,22 @@ def test_merge_in_any_order_equals_one_pass():
         acc = fn.add_input(fn.create_accumulator(), parts[0])
         acc = fn.merge_accumulators([acc, *parts[1:]])
         assert summary(fn.extract_output(acc)) == whole
+
+
+def test_one_pass_over_sorted_points_equals_adding_events_one_by_one():
+    rng = random.Random(5)
+    for _ in range(50):
+        events = [
+            ev(rng.randrange(0, 200_000), rng.choice(["/a", "/b", None]), kind=rng.choice("xy")) for _ in range(40)
+        ]
+        assert summary(stats_of_sorted(sorted(pts(events)), 10)) == summary(stats_of(events, 10))
+
+
+def test_stats_survive_their_bytes_and_still_merge():
+    left = stats_of([ev(0, "/a"), ev(2000)], bot_threshold=3)
+    right = SessionStats.from_bytes(stats_of([ev(1000), ev(3000, "/b")], bot_threshold=3).to_bytes())
+    assert summary(SessionStats.from_bytes(left.to_bytes())) == summary(left)
+    assert merge(SessionStats.from_bytes(left.to_bytes()), right, bot_threshold=3).is_bot
 
 
 def test_bot_is_more_than_threshold_events_within_60s():
