@@ -1,5 +1,5 @@
 -- Merge-safe, idempotent upsert of a batch of session panes, in order. Atomic: Redis runs it
--- whole or not at all. One call a batch: per call, Redis and the client pay more than a pane costs.
+-- whole or not at all. One call a batch: most of the client's cost is per call, not per pane.
 -- KEYS: users zset, top zset, stats hash, panes stream (one prefix), then for each pane its
 --   user's sessions hash and history zset.
 -- ARGV: ttl_ms (0 = keep forever), panes max length, then for each pane user_id, start_ms,
