@@ -75,6 +75,29 @@ class PeakRss:
         return sum(self.peaks.values()) / 1024
 
 
+class PaneWrites:
+    """Follows the stream of pane writes on a thread (it is capped, so it is read as it grows) and
+    calls on_write(written_ms, fields) for each, until stop()."""
+
+    def __init__(self, client, on_write: Callable[[int, dict], None]):
+        self.client, self.on_write = client, on_write
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        last = "0"
+        while not self.done.is_set():
+            for _, entries in self.client.xread({"spectator:panes": last}, block=500, count=10_000) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    self.on_write(int(entry_id.split(b"-")[0]), fields)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def measure(work: Callable[[], object]) -> None:
     """Run in the child: time `work` and print seconds and peak RSS (PeakRss of the child and the
     worker processes it starts) as one JSON line."""

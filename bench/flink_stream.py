@@ -25,7 +25,6 @@ import os
 import re
 import statistics
 import subprocess
-import threading
 import time
 import uuid
 
@@ -33,7 +32,7 @@ import apache_beam as beam
 import redis
 from apache_beam.transforms import trigger, window
 
-from bench.common import live_stream
+from bench.common import PaneWrites, live_stream
 from bench.kafka_replay import plain
 from spectator.flink import submit
 from spectator.flink.rest import FlinkRest
@@ -167,26 +166,17 @@ def latency(redis_url: str, rate: float, seconds: float, partitions: int, early_
     ensure_topic(bootstrap, topic, partitions)
     rest, job = start_job(topic, redis_url, early_s=early_s)
     writes: dict[str, list[tuple[int, int, int]]] = {}  # user -> [(written_ms, start_ms, end_ms)]
-    done = threading.Event()
 
-    def follow() -> None:  # the stream of pane writes is capped, so read it as it grows
-        last = "0"
-        while not done.is_set():
-            for _, entries in client.xread({"spectator:panes": last}, block=500, count=10_000) or []:
-                for entry_id, f in entries:
-                    last = entry_id
-                    w = (int(entry_id.split(b"-")[0]), int(f[b"start_ms"]), int(f[b"end_ms"]))
-                    writes.setdefault(f[b"user_id"].decode(), []).append(w)
+    def on_write(written_ms: int, f: dict) -> None:
+        writes.setdefault(f[b"user_id"].decode(), []).append((written_ms, int(f[b"start_ms"]), int(f[b"end_ms"])))
 
-    follower = threading.Thread(target=follow, daemon=True)
-    follower.start()
+    follower = PaneWrites(client, on_write)
     records: list[tuple[str, bytes, int]] = []
     try:
         sent = live_stream(bootstrap, topic, rate, seconds, records, users=3000)
         time.sleep(early_s * 3 + 10)
     finally:
-        done.set()
-        follower.join()
+        follower.stop()
         stop(rest, job)
     sampled = [(user, t) for user, _, t in records[::20]]
     lat = []

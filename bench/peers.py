@@ -72,7 +72,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -83,7 +82,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from bench.common import PeakRss, live_stream
+from bench.common import PaneWrites, PeakRss, live_stream
 from spectator.generate import generate
 from spectator.kafka_admin import ensure_topic
 from spectator.model import BadEvent, SessionRecord, parse_event
@@ -372,19 +371,12 @@ def child_latency(args) -> dict:
     ensure_topic(args.bootstrap_servers, topic, args.partitions)
     gap_ms, grace_ms = args.live_gap_s * 1000, args.live_lateness_s * 1000
     writes: dict[tuple, int] = {}  # (user, start, end, count) -> first write ms
-    done = threading.Event()
 
-    def follow_panes() -> None:  # the stream of pane writes is capped, so read it as it grows
-        last = "0"
-        while not done.is_set():
-            for _, entries in client.xread({"spectator:panes": last}, block=500, count=10_000) or []:
-                for entry_id, f in entries:
-                    last = entry_id
-                    key = (f[b"user_id"].decode(), int(f[b"start_ms"]), int(f[b"end_ms"]), int(f[b"event_count"]))
-                    writes.setdefault(key, int(entry_id.split(b"-")[0]))
+    def on_write(written_ms: int, f: dict) -> None:
+        key = (f[b"user_id"].decode(), int(f[b"start_ms"]), int(f[b"end_ms"]), int(f[b"event_count"]))
+        writes.setdefault(key, written_ms)
 
-    follower = threading.Thread(target=follow_panes, daemon=True)
-    follower.start()
+    follower = PaneWrites(client, on_write)
     log = f"/tmp/peers-{args.child}-{topic}"
     if variant == "flink":
         from bench.flink_stream import start_job, stop
@@ -405,8 +397,7 @@ def child_latency(args) -> dict:
         live_stream(args.bootstrap_servers, topic, args.live_rate, args.live_seconds, sent, round(16 * args.live_rate))
         time.sleep(10)
     finally:
-        done.set()
-        follower.join()
+        follower.stop()
         cleanup()
         _delete_topics(args.bootstrap_servers, topic)
     first, last = sent[0][2], sent[-1][2]
