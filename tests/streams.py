@@ -103,6 +103,34 @@ def wait_for(value: Callable[[], object], expected: object, timeout_s: float, wh
         raise AssertionError(message) from None
 
 
+def wait_for_reference(store, expected: list[dict], timeout_s: float, what: str = "the export") -> None:
+    """Polls the export until it equals `expected`; fails with a short account of the difference."""
+    seen: list[list[dict]] = [[]]
+
+    def check() -> bool:
+        seen[0] = sessions(store)
+        return seen[0] == expected
+
+    try:
+        wait_until(check, timeout_s, what)
+    except AssertionError:
+        message = f"timed out after {timeout_s:g}s waiting for {what}: {difference(seen[0], expected)}"
+        raise AssertionError(message) from None
+
+
+def difference(stored: list[dict], expected: list[dict]) -> str:
+    """How a stored export differs from the reference, in counts, with an example."""
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    have, want = {key(r) for r in stored}, {key(r) for r in expected}
+    missing, extra = [json.loads(k) for k in sorted(want - have)], [json.loads(k) for k in sorted(have - want)]
+    stored_events, expected_events = sum(r["event_count"] for r in stored), sum(r["event_count"] for r in expected)
+    example = f"; e.g. expected {missing[0]}" if missing else ""
+    return (
+        f"{len(missing)} of {len(expected)} reference sessions missing, {len(extra)} stored sessions not in it; "
+        f"{stored_events:,} events stored of {expected_events:,}{example}"
+    )
+
+
 def new_topic(partitions: int = 2) -> str:
     topic = f"flink-{uuid.uuid4().hex[:8]}"
     ensure_topic(BOOTSTRAP, topic, partitions)

@@ -36,6 +36,8 @@ def test_defaults_come_from_the_cluster_env(cluster_env):
     flink = options.view_as(FlinkOptions)
     assert flink.checkpointing_interval == 5000 and flink.max_bundle_size == 10_000
     assert flink.externalized_checkpoints_enabled and flink.retain_externalized_checkpoints_on_cancellation
+    assert flink.finish_bundle_before_checkpointing  # else a checkpoint sends a bundle behind its watermark
+    assert options.view_as(FlinkRunnerOptions).max_parallelism == 128
     assert options.get_all_options()["job_name"] == "spectator-g1"
 
 
@@ -44,6 +46,7 @@ def test_defaults_come_from_the_cluster_env(cluster_env):
     [
         (["--runner", "FlinkRunner", "--input", "f.jsonl"], "read Kafka with --bootstrap-servers"),
         ([*KAFKA, "--expansion-service", "/x/kafka.jar"], "EMBEDDED expansion service"),
+        ([*KAFKA, "--parallelism", "8", "--max-parallelism", "4"], "--parallelism 8 exceeds --max-parallelism 4"),
     ],
 )
 def test_refusals(cluster_env, argv, needle):
@@ -58,8 +61,13 @@ def test_missing_cluster_env_says_how_to_start_one(monkeypatch):
 
 
 def test_dashed_flags_and_their_errors_name_what_was_typed(capsys):
-    options = parse_options([*KAFKA, "--max-bundle-size", "500", "--flink-master", "h:1", "--detach"])
-    assert options.view_as(FlinkOptions).max_bundle_size == 500 and options.view_as(FlinkOptions).detach
+    options = parse_options([*KAFKA, "--max-bundle-size", "500", "--flink-master", "h:1", "--detach",
+                             "--max-bundle-time-mills", "200", "--state-backend", "rocksdb"])  # fmt: skip
+    flink = options.view_as(FlinkOptions)
+    assert (flink.max_bundle_size, flink.max_bundle_time_mills, flink.state_backend, flink.detach) == (
+        500, 200, "rocksdb", True)  # fmt: skip
     assert options.view_as(FlinkRunnerOptions).flink_master == "h:1"
     assert main(["run", *KAFKA, "--checkpoint-every", "5"]) == 2
     assert capsys.readouterr().err.strip() == "error: unrecognized arguments: --checkpoint-every 5"
+    assert main(["run", *KAFKA, "--state-backend", "memory"]) == 2
+    assert "invalid choice: 'memory'" in capsys.readouterr().err

@@ -39,6 +39,9 @@ DEFAULT_CHECKPOINT_MS = 10_000
 # user, so the per-bundle fold (transforms/sessionize.py) saves little; a bundle also ends after
 # 1 s. Measured on 2 cores: 15k events/s at 1,000, 19k at 10,000 (bench/flink_stream.py).
 DEFAULT_BUNDLE_SIZE = 10_000
+# Key groups of the job's state: the most subtasks it can ever run at. Fixed by its first checkpoint,
+# so it is set explicitly (Flink would derive it from the first parallelism). Flink's own floor.
+DEFAULT_MAX_PARALLELISM = 128
 CONNECT_TIMEOUT_S = 10
 START_TIMEOUT_S = 180
 ENV_HINT = 'start the cluster with scripts/flink.sh up, then eval "$(scripts/flink.sh env)"'
@@ -81,6 +84,10 @@ def _complete(options: PipelineOptions) -> None:
         raise UsageError("the FlinkRunner runs the streaming job: read Kafka with --bootstrap-servers and --topic")
     options.view_as(StandardOptions).streaming = True
     flink = options.view_as(FlinkRunnerOptions)
+    if flink.max_parallelism == -1:  # Beam's "unset"
+        flink.max_parallelism = DEFAULT_MAX_PARALLELISM
+    if flink.parallelism > flink.max_parallelism:
+        raise UsageError(f"--parallelism {flink.parallelism} exceeds --max-parallelism {flink.max_parallelism}")
     master = None if flink.flink_master == "[auto]" else flink.flink_master
     flink.flink_master = _from_env(master, "SPECTATOR_FLINK_MASTER", "--flink-master HOST:PORT")
     portable = options.view_as(PortableOptions)
@@ -100,6 +107,10 @@ def _complete(options: PipelineOptions) -> None:
     flink_opts = options.view_as(FlinkOptions)
     flink_opts.checkpointing_interval = flink_opts.checkpointing_interval or DEFAULT_CHECKPOINT_MS
     flink_opts.max_bundle_size = flink_opts.max_bundle_size or DEFAULT_BUNDLE_SIZE
+    # A bundle still open at a checkpoint is otherwise finished into a buffer that leaves after
+    # the watermark: its partials reach the session windows late, and a drained partition's
+    # watermark (the wall clock) drops them all. Finished before the barrier, they go first.
+    flink_opts.finish_bundle_before_checkpointing = True
     flink_opts.externalized_checkpoints_enabled = True
     flink_opts.retain_externalized_checkpoints_on_cancellation = True
     google = options.view_as(GoogleCloudOptions)
@@ -126,7 +137,7 @@ def _fit_cluster(rest: FlinkRest, options: PipelineOptions) -> None:
     root = config.get("state.checkpoints.dir")
     if root:  # each job name's checkpoints in a folder of its own (see _resume_point)
         flink_opts = options.view_as(FlinkOptions)
-        flink_opts.state_backend = "filesystem"  # Flink's heap state, checkpointed to files
+        flink_opts.state_backend = flink_opts.state_backend or "filesystem"  # Beam's name for the heap
         flink_opts.state_backend_storage_path = f"{root.rstrip('/')}/{quote(name, safe='')}"
     free = rest.overview()["slots-available"]
     if free < flink.parallelism:

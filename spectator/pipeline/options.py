@@ -194,14 +194,33 @@ class FlinkOptions(PipelineOptions):
             "--max_bundle_size",
             type=_positive[int],
             default=None,
-            help="FlinkRunner: most elements in one bundle sent to the Python workers (Beam's default 1000).",
+            help="FlinkRunner: most elements in one bundle sent to the Python workers (default 10000).",
+        )
+        parser.add_argument(
+            "--max_bundle_time_mills",
+            type=_positive[int],
+            default=None,
+            help="FlinkRunner: most milliseconds a bundle stays open (Beam's default 1000).",
+        )
+        parser.add_argument(
+            "--state_backend",
+            choices=["filesystem", "rocksdb"],
+            default=None,
+            help="FlinkRunner: where window state lives: filesystem (the heap, the default) or rocksdb "
+            "(on disk, incremental checkpoints).",
         )
         # Set by spectator.flink.submit, never by hand: checkpoints outlive a cancelled job, in a
         # folder named after the job, where a restarted JobManager's jobs can be found again.
-        for name in ("--externalized_checkpoints_enabled", "--retain_externalized_checkpoints_on_cancellation"):
+        # finish_bundle_before_checkpointing: a bundle finished by a checkpoint otherwise sends
+        # the watermark downstream before the bundle's output, which then arrives late and is
+        # dropped (spectator.flink.submit).
+        for name in (
+            "--externalized_checkpoints_enabled",
+            "--retain_externalized_checkpoints_on_cancellation",
+            "--finish_bundle_before_checkpointing",
+        ):
             parser.add_argument(name, action="store_true", default=None, help=argparse.SUPPRESS)
-        for name in ("--state_backend", "--state_backend_storage_path"):
-            parser.add_argument(name, default=None, help=argparse.SUPPRESS)
+        parser.add_argument("--state_backend_storage_path", default=None, help=argparse.SUPPRESS)
 
 
 def is_dataflow(options: PipelineOptions) -> bool:
