@@ -1,10 +1,12 @@
 """The FlinkRunner's option handling, without a cluster: defaults, refusals, one-line errors."""
 
+import os
+
 import pytest
 from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions, StandardOptions
 
 from spectator.cli import main
-from spectator.flink.submit import _complete
+from spectator.flink.submit import _complete, newest_on_disk
 from spectator.pipeline.options import FlinkOptions, UsageError, parse_options
 
 KAFKA = ["--runner", "FlinkRunner", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t"]
@@ -71,3 +73,15 @@ def test_dashed_flags_and_their_errors_name_what_was_typed(capsys):
     assert capsys.readouterr().err.strip() == "error: unrecognized arguments: --checkpoint-every 5"
     assert main(["run", *KAFKA, "--state-backend", "memory"]) == 2
     assert "invalid choice: 'memory'" in capsys.readouterr().err
+
+
+def test_the_newest_checkpoint_or_savepoint_on_disk_is_the_resume_point(tmp_path):
+    for i, path in enumerate(["job1/chk-3", "job2/chk-7", "savepoint-ab12cd-0123", "job2/chk-8"]):
+        (tmp_path / path).mkdir(parents=True)
+        (tmp_path / path / "_metadata").write_bytes(b"")
+        os.utime(tmp_path / path / "_metadata", (1000 + i, 1000 + i))
+    (tmp_path / "job2/chk-9").mkdir()  # a checkpoint still being written: no _metadata yet
+    assert newest_on_disk(f"file://{tmp_path}") == (f"file:{tmp_path}/job2/chk-8", 1_003_000)
+    os.utime(tmp_path / "savepoint-ab12cd-0123/_metadata", (2000, 2000))
+    assert newest_on_disk(f"file://{tmp_path}")[0] == f"file:{tmp_path}/savepoint-ab12cd-0123"
+    assert newest_on_disk("s3://bucket/x") is None

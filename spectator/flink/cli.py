@@ -35,9 +35,13 @@ def add_flink_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     sub.add_parser("status", parents=[common], help="one job: state, checkpoints, counters").add_argument(
         "job_id", type=_job_id
     )
-    stop = sub.add_parser("stop", parents=[common], help="take a savepoint, then stop the job (resume from it later)")
+    stop = sub.add_parser(
+        "stop", parents=[common], help="take a savepoint, then cancel the job; the next run resumes from it"
+    )
     stop.add_argument("job_id", type=_job_id)
-    stop.add_argument("--savepoint-dir", help="where the savepoint goes (default: the cluster's savepoint dir)")
+    stop.add_argument(
+        "--savepoint-dir", help="where the savepoint goes (default: beside the job's checkpoints, where runs look)"
+    )
     sub.add_parser("cancel", parents=[common], help="stop the job now; its last checkpoint is kept").add_argument(
         "job_id", type=_job_id
     )
@@ -83,7 +87,9 @@ def cmd_status(rest: FlinkRest, args: argparse.Namespace) -> str:
 
 
 def cmd_stop(rest: FlinkRest, args: argparse.Namespace) -> str:
-    location = rest.stop_with_savepoint(args.job_id, args.savepoint_dir)
+    target = args.savepoint_dir or rest.job_folder(rest.job(args.job_id)["name"])
+    location = rest.savepoint_and_cancel(args.job_id, target)
+    rest.wait_for_state(args.job_id, {"CANCELED", "FAILED", "FINISHED"}, 60)
     return (
         f"stopped job {args.job_id} with a savepoint at {location}\n"
         f"`spectator run` with the same --consumer-group resumes from it (or pass --savepoint-path {location})"

@@ -25,6 +25,12 @@ def base_url(master: str) -> str:
     return master if master.startswith(("http://", "https://")) else f"http://{master}"
 
 
+def job_folder(checkpoints_root: str, job_name: str) -> str:
+    """Where a job name's checkpoints and savepoints go: one folder a name, so that the next job of
+    that name finds them, even after the JobManager forgot the jobs it ran."""
+    return f"{checkpoints_root.rstrip('/')}/{quote(job_name, safe='')}"
+
+
 class FlinkRest:
     def __init__(self, master: str, timeout: float = 10.0):
         self.url = base_url(master)
@@ -64,6 +70,10 @@ class FlinkRest:
         """Every job the JobManager knows, newest first."""
         return sorted(self.get("/jobs/overview")["jobs"], key=lambda j: j["start-time"], reverse=True)
 
+    def job_folder(self, job_name: str) -> str | None:
+        root = self.config().get("state.checkpoints.dir")
+        return job_folder(root, job_name) if root else None
+
     def job(self, job_id: str) -> dict:
         return self.get(f"/jobs/{job_id}")
 
@@ -87,12 +97,18 @@ class FlinkRest:
     def cancel(self, job_id: str) -> None:
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
 
-    def stop_with_savepoint(self, job_id: str, target_dir: str | None, wait_s: float = 300) -> str:
-        """Takes a savepoint, then stops the job (its sources first); returns the savepoint's path."""
-        body: dict[str, Any] = {"drain": False}
+    def savepoint_and_cancel(self, job_id: str, target_dir: str | None, wait_s: float = 300) -> str:
+        """Takes a savepoint, then cancels the job; returns the savepoint's path.
+
+        Not Flink's stop-with-savepoint (POST /jobs/{id}/stop): that stops the sources first, and
+        Beam's UnboundedSourceWrapper then emits a final +inf watermark, which fires and discards
+        every open session window before the savepoint is taken. The resumed job would start
+        those sessions again from nothing.
+        """
+        body: dict[str, Any] = {"cancel-job": True}
         if target_dir:
-            body["targetDirectory"] = target_dir
-        trigger = self._call("POST", f"/jobs/{job_id}/stop", body)["request-id"]
+            body["target-directory"] = target_dir
+        trigger = self._call("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             status = self.get(f"/jobs/{job_id}/savepoints/{trigger}")

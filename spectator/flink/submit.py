@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import apache_beam as beam
 import grpc
@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineState
 
-from spectator.flink.rest import ACTIVE_STATES, FlinkRest, FlinkUnavailable
+from spectator.flink.rest import ACTIVE_STATES, FlinkRest, FlinkUnavailable, job_folder
 from spectator.pipeline.build import build
 from spectator.pipeline.options import FlinkOptions, SpectatorOptions, UsageError
 from spectator.store import SessionStore
@@ -135,10 +135,12 @@ def _fit_cluster(rest: FlinkRest, options: PipelineOptions) -> None:
                 "(spectator flink stop JOB), or use another --consumer-group or --job-name"
             )
     root = config.get("state.checkpoints.dir")
+    flink_opts = options.view_as(FlinkOptions)
     if root:  # each job name's checkpoints in a folder of its own (see _resume_point)
-        flink_opts = options.view_as(FlinkOptions)
         flink_opts.state_backend = flink_opts.state_backend or "filesystem"  # Beam's name for the heap
-        flink_opts.state_backend_storage_path = f"{root.rstrip('/')}/{quote(name, safe='')}"
+        flink_opts.state_backend_storage_path = job_folder(root, name)
+    elif flink_opts.state_backend:
+        raise UsageError(f"--state-backend needs a cluster with state.checkpoints.dir set; {rest.url} has none")
     free = rest.overview()["slots-available"]
     if free < flink.parallelism:
         raise UsageError(
@@ -175,11 +177,12 @@ def _resume_point(rest: FlinkRest, options: PipelineOptions) -> None:
 
 
 def newest_on_disk(folder_uri: str) -> tuple[str, float] | None:
-    """(uri, time) of the newest complete checkpoint under a job name's folder, if it is local."""
+    """(uri, time) of the newest complete checkpoint or savepoint under a job name's folder, if it
+    is local."""
     if not folder_uri.startswith("file:"):
         return None
     folder = Path(urlparse(folder_uri).path)
-    done = list(folder.glob("*/chk-*/_metadata"))
+    done = [*folder.glob("*/chk-*/_metadata"), *folder.glob("savepoint-*/_metadata")]
     if not done:
         return None
     newest = max(done, key=lambda p: p.stat().st_mtime)
