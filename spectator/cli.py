@@ -14,6 +14,7 @@ import redis
 
 from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
 from spectator.flink.cli import add_flink_parser, run_flink
+from spectator.flink.late import late_data
 from spectator.generate import generate, write_jsonl
 from spectator.model import PANE_NAMES
 from spectator.pipeline.options import (
@@ -56,6 +57,8 @@ def summary_text(store: SessionStore, top: int = 5) -> str:
         f"bounces {s['bounces']:,} ({100 * s['bounces'] / n:.1f}%)   bots {s['bots']:,}   "
         f"mean duration {s['duration_ms'] / n / 1000:.0f}s   dead letters {store.deadletter_total():,}",
     ]
+    if store.jobs():
+        lines.append(late_data(store).line())
     leaders = store.top(top)
     if leaders:
         lines.append("top users: " + ", ".join(f"{u} ({n} events)" for u, n in leaders))
@@ -116,6 +119,9 @@ def run_on_flink(options) -> int:
     if not job.job_id:
         job.result.wait_until_finish()
         return 0
+    # The readers ask the job for the late data it dropped (spectator/flink/late.py).
+    store.register_job(job.job_id, {"runner": "flink", "master": rest.url, "name": job.job_name,
+                                    "submitted_ms": int(time.time() * 1000)})  # fmt: skip
     print(
         f"Flink job {job.job_id} ({job.job_name}) is running: {rest.url}/#/job/running/{job.job_id}/overview",
         file=sys.stderr,

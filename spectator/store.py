@@ -12,12 +12,15 @@ user's keys, and nothing user-supplied ever reaches a pattern):
   P deadletters   stream payload, reason, code, origin; capped
   P deadletters:total     counter of dead letters ever written
   P deadletters:seen:H    marker that makes a retried dead letter a no-op (expires)
+  P jobs          hash   streaming job id -> JSON: runner, where to ask it (master), name, the
+                         late elements its metrics last showed dropped
 
 Reads here never scan the keyspace: users are listed from `users`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -64,6 +67,10 @@ class Keys:
 
     def deadletter_seen(self, digest: str) -> str:
         return f"{self.prefix}deadletters:seen:{digest}"
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.prefix}jobs"
 
 
 def connect(url: str) -> redis.Redis:
@@ -153,3 +160,15 @@ class SessionStore:
 
     def deadletter_total(self) -> int:
         return int(self.client.get(self.keys.deadletters_total) or 0)
+
+    def register_job(self, job_id: str, info: dict) -> None:
+        """Remembers a streaming job that writes under this prefix, for the readers to ask it about late data."""
+        self.client.hset(self.keys.jobs, job_id, json.dumps(info))
+
+    def jobs(self) -> dict[str, dict]:
+        return {k.decode(): json.loads(v) for k, v in self.client.hgetall(self.keys.jobs).items()}
+
+    def note_job(self, job_id: str, info: dict) -> None:
+        """Updates a registered job's record (never registers one)."""
+        if self.client.hexists(self.keys.jobs, job_id):
+            self.client.hset(self.keys.jobs, job_id, json.dumps(info))

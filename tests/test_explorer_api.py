@@ -220,6 +220,7 @@ def test_top_summary_and_deadletters(client: TestClient, ref: SessionStore) -> N
         k: stats[k] for k in ("users", "sessions", "events", "bounces", "bots")
     }
     assert summary["deadletters"] == len(BAD_LINES)
+    assert (summary["late_dropped"], summary["late_unreachable"]) == (None, [])  # a replay: no streaming job
     durations = sorted(r.duration_ms for r in ref.all_sessions())
     d = summary["durations"]
     assert d["complete"] and d["sampled_sessions"] == stats["sessions"] == len(durations)

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
+from spectator.cli import main
+from spectator.explorer.app import create_app
+from spectator.flink.late import late_data
 from spectator.produce import produce, read_jsonl
 from tests.reference import reference_sessions
 from tests.streams import (
@@ -93,8 +97,23 @@ def test_early_late_merged_and_dropped_panes(rest, redis_url, store, capsys):
         lambda: rest.job_metrics(job).get("late_elements_dropped", 0) - before >= 2, 60, "two late events counted"
     )
     assert store.sessions("dropped") == [] and shape("late") == [(1 * s, 5 * s, 3, "LATE")]
+    # Never silent: the summary and the explorer show what the job's metrics count.
+    dropped = int(rest.job_metrics(job)["late_elements_dropped"])
+    capsys.readouterr()
+    assert main(["summary", "--redis-url", redis_url]) == 0
+    assert f"late elements dropped {dropped:,} (by 1 Flink job)" in capsys.readouterr().out
+    with TestClient(create_app(redis_url)) as client:
+        assert client.get("/api/summary").json()["late_dropped"] == dropped
     wait_for(lambda: shape("early"), [(40 * s, 40 * s, 1, "ON_TIME")], 90, "the on-time pane of 'early'")
     wait_for(lambda: committed(group, topic), end_offsets(topic), 60, "offsets committed on checkpoints")
+
+
+def test_late_data_of_jobs_whose_cluster_is_gone_keeps_the_last_count(store):
+    store.register_job("0" * 32, {"runner": "flink", "master": "http://127.0.0.1:1", "name": "a", "late_dropped": 7})
+    store.register_job("1" * 32, {"runner": "flink", "master": "http://127.0.0.1:1", "name": "b"})
+    late = late_data(store, timeout_s=1)
+    assert (late.dropped, late.jobs, late.unreachable) == (7, 2, ["http://127.0.0.1:1"])
+    assert late.line() == "late elements dropped 7 (by 2 Flink jobs); could not ask http://127.0.0.1:1"
 
 
 def test_unreachable_cluster_is_one_line(redis_url):

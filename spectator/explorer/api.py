@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from spectator.explorer import schemas
 from spectator.explorer.figures import histogram, percentile
 from spectator.explorer.reads import ExplorerStore
+from spectator.flink.late import late_data
 from spectator.model import MAX_TIMESTAMP_MS, MAX_USER_ID_LENGTH
 
 MAX_LIMIT = 500
@@ -119,10 +120,13 @@ def summary(store: Store) -> schemas.Summary:
         histogram_counts=counts,
     )
     mean = stats["duration_ms"] // stats["sessions"] if stats["sessions"] else None
+    late = late_data(store) if store.jobs() else None
     return schemas.Summary(
         **{k: stats[k] for k in ("users", "sessions", "events", "bounces", "bots")},
         mean_duration_ms=mean,
         deadletters=store.deadletter_total(),
+        late_dropped=late.dropped if late else None,
+        late_unreachable=late.unreachable if late else [],
         durations=durations,
     )
 

@@ -64,6 +64,11 @@ class Summary(BaseModel):
     bots: int
     mean_duration_ms: int | None = Field(description="exact, over every stored session")
     deadletters: int
+    late_dropped: int | None = Field(
+        description="late elements (events, or runs of one user's events) the streaming jobs writing here dropped, "
+        "at least, read from their metrics; null when no streaming job registered itself"
+    )
+    late_unreachable: list[str] = Field(description="clusters of those jobs that did not answer")
     durations: Durations
 
 

@@ -236,9 +236,13 @@ async function loadSummary() {
   const values = {
     users: num(s.users), sessions: num(s.sessions), events: num(s.events), bounces: num(s.bounces),
     bots: num(s.bots), mean: dur(s.mean_duration_ms), p50: dur(d.p50_ms), p90: dur(d.p90_ms), p99: dur(d.p99_ms),
-    deadletters: num(s.deadletters),
+    deadletters: num(s.deadletters), late: s.late_dropped === null ? "–" : num(s.late_dropped),
   };
   for (const [k, v] of Object.entries(values)) $(`stat-${k}`).textContent = v;
+  $("stat-late").parentElement.title = s.late_dropped === null
+    ? "no streaming job writes here"
+    : "read from the Flink jobs' metrics (at least)" + (s.late_unreachable.length ? `; no answer from ${s.late_unreachable.join(", ")}` : "");
+  $("stat-late").classList.toggle("warn", (s.late_dropped || 0) > 0);
   $("bounce-share").textContent = s.sessions ? ` (${((100 * s.bounces) / s.sessions).toFixed(1)}%)` : "";
   const edges = d.histogram_edges_ms;
   histogram.data.labels = d.histogram_counts.map((_, i) => `${dur(edges[i])}–${dur(edges[i + 1])}`);
