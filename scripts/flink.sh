@@ -5,10 +5,11 @@
 #             a JobManager and a TaskManager, Beam's job server, the KafkaIO expansion service
 #             (EMBEDDED) and the Python worker pool, all on 127.0.0.1; waits until each serves.
 #             After a crash (say a TaskManager killed) `up` starts just the missing pieces.
-#   down      stop the processes this script started (TERM, then KILL after a grace period)
+#   down [PIECE...]  stop the processes this script started (TERM, then KILL after a grace
+#             period): all of them, or the pieces named (say taskmanager-2)
 #   status    print the state of each piece (exit 0 either way)
 #   env       print shell exports for other scripts: eval "$(scripts/flink.sh env)"
-#   logs [jobmanager|taskmanager|jobserver|expansion|workers] [N]   the tail of a log
+#   logs [jobmanager|taskmanager|taskmanager-N|jobserver|expansion|workers] [N]   the tail of a log
 #   jar       build Beam's Flink job server jar with Maven (once) and print its absolute path
 #   assemble  only download and unpack Flink
 #
@@ -27,7 +28,9 @@
 #   SPECTATOR_FLINK_JOB_PORT        Beam job server port (default 8099; its artifact port is +1)
 #   SPECTATOR_FLINK_EXPANSION_PORT  KafkaIO expansion service port (default 8097)
 #   SPECTATOR_FLINK_WORKER_PORT     Python worker pool port (default 50000)
-#   SPECTATOR_FLINK_SLOTS           task slots of the TaskManager (default 4)
+#   SPECTATOR_FLINK_SLOTS           task slots of each TaskManager (default 4)
+#   SPECTATOR_FLINK_TASKMANAGERS    TaskManagers `up` runs (default 1); the others are taskmanager-2, ...
+#                                   and a job's slots are spread over them, as on a real cluster
 #   SPECTATOR_FLINK_PARALLELISM     jobs' default parallelism (default 2, one a core here)
 #   SPECTATOR_FLINK_JM_MEMORY       JobManager process size (default 1024m)
 #   SPECTATOR_FLINK_TM_MEMORY       TaskManager process size (default 1600m)
@@ -65,7 +68,11 @@ JM_MEMORY=${SPECTATOR_FLINK_JM_MEMORY:-1024m}
 TM_MEMORY=${SPECTATOR_FLINK_TM_MEMORY:-1600m}
 WAIT_SECONDS=${SPECTATOR_FLINK_WAIT:-120}
 REST_URL=http://$HOST:$REST_PORT
-PIECES=(jobmanager taskmanager jobserver expansion workers)
+TASKMANAGERS=${SPECTATOR_FLINK_TASKMANAGERS:-1}
+[[ $TASKMANAGERS =~ ^[1-9][0-9]*$ ]] || die "SPECTATOR_FLINK_TASKMANAGERS must be a positive number, not '$TASKMANAGERS'"
+PIECES=(jobmanager taskmanager)
+for ((i = 2; i <= TASKMANAGERS; i++)); do PIECES+=("taskmanager-$i"); done
+PIECES+=(jobserver expansion workers)
 MASTER=${SPECTATOR_FLINK_MASTER:-$HOST:$REST_PORT}
 if [ "$MASTER" != "$HOST:$REST_PORT" ]; then
   PIECES=(jobserver expansion workers)
@@ -236,7 +243,7 @@ command_of() {  # fills CMD with the command line of one piece
   # Our cluster's settings (checkpoint dirs, ...) go with every job; another cluster has its own.
   CONF_FLAG=(); [ "${PIECES[0]}" = jobmanager ] && CONF_FLAG=(--flink-conf-dir "$CONF_DIR")
   case $1 in
-    jobmanager|taskmanager) CMD=("$FLINK_HOME/bin/$1.sh" start-foreground) ;;
+    jobmanager|taskmanager|taskmanager-*) CMD=("$FLINK_HOME/bin/${1%%-*}.sh" start-foreground) ;;
     jobserver)
       CMD=("$java" -Xmx512m -Dlog4j.configurationFile="$CONF_DIR/log4j-jobserver.properties"
         -jar "$JOB_SERVER_JAR" --flink-master "$MASTER" "${CONF_FLAG[@]}" --job-host "$HOST"
@@ -256,10 +263,12 @@ command_of() {  # fills CMD with the command line of one piece
 }
 
 start_piece() {  # start_piece NAME: in a session of its own, so Ctrl-C on the caller does not reach it
-  local name=$1 pf; pf=$(pidfile "$1")
+  local name=$1 pf ident=spectator; pf=$(pidfile "$1")
+  [[ $name == taskmanager-* ]] && ident=spectator-${name#taskmanager-}
   command_of "$name"
   rm -f "$pf"
-  FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid FLINK_IDENT_STRING=spectator \
+  # The ident names each piece's log file (flink-IDENT-taskexecutor-0-HOST.log).
+  FLINK_CONF_DIR=$CONF_DIR FLINK_LOG_DIR=$LOG_DIR FLINK_PID_DIR=$FRUN/pid FLINK_IDENT_STRING=$ident \
     setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pf" "${CMD[@]}" \
     </dev/null >>"$LOG_DIR/$name.console" 2>&1 6>&- 7>&- 8>&- 9>&- &
   for _ in $(seq 50); do [ -s "$pf" ] && return 0; sleep 0.1; done
@@ -292,7 +301,9 @@ taskmanagers() {  # number of TaskManagers the REST API reports, or nothing
 ready() {  # ready NAME: does it serve yet
   case $1 in
     jobmanager) http_get "$REST_URL/config" >/dev/null ;;
-    taskmanager) local n; n=$(taskmanagers || true); [ -n "$n" ] && [ "$n" -ge 1 ] ;;
+    taskmanager|taskmanager-*)
+      local n want=1; [ "$1" = taskmanager ] || want=${1#taskmanager-}
+      n=$(taskmanagers || true); [ -n "$n" ] && [ "$n" -ge "$want" ] ;;
     *) port_open "$(port_of "$1")" ;;
   esac
 }
@@ -342,17 +353,19 @@ up() {
   say "Flink $FLINK_VERSION up in $((SECONDS - t0))s (started ${started[*]}): web UI $REST_URL, job server $HOST:$JOB_PORT"
 }
 
-down() {
-  local name any=""
-  for name in "${PIECES[@]}"; do alive "$name" && any=1; done
+down() {  # down [PIECE...]
+  local name any="" extra=() names=("$@")
+  for name in "$FRUN"/taskmanager-*.pid; do [ -e "$name" ] && extra+=("$(basename "$name" .pid)"); done
+  # Clients first, then the TaskManagers, so the JobManager does not try to restart jobs on them.
+  [ ${#names[@]} -gt 0 ] || names=(workers expansion jobserver "${extra[@]}" taskmanager jobmanager)
+  for name in "${names[@]}"; do alive "$name" && any=1; done
   if [ -z "$any" ]; then
-    rm -f "$FRUN"/*.pid
-    say "Flink is not running (nothing started by this script)"
+    for name in "${names[@]}"; do rm -f "$(pidfile "$name")"; done
+    if [ $# -gt 0 ]; then say "Flink $* not running"; else say "Flink is not running (nothing started by this script)"; fi
     return
   fi
-  # Clients first, then the TaskManager, so the JobManager does not try to restart jobs on it.
-  for name in workers expansion jobserver taskmanager jobmanager; do stop_group "$(pidfile "$name")" 30; done
-  say "Flink down"
+  for name in "${names[@]}"; do stop_group "$(pidfile "$name")" 30; done
+  say "Flink down${*:+: $*}"
 }
 
 status() {
@@ -384,7 +397,8 @@ logs() {
   local name=${1:-jobmanager} n=${2:-50} f
   case $name in
     jobmanager) f=$(ls -t "$LOG_DIR"/flink-*-standalonesession-*.log 2>/dev/null | head -1) ;;
-    taskmanager) f=$(ls -t "$LOG_DIR"/flink-*-taskexecutor-*.log 2>/dev/null | head -1) ;;
+    taskmanager) f=$(ls -t "$LOG_DIR"/flink-spectator-taskexecutor-*.log 2>/dev/null | head -1) ;;
+    taskmanager-*) f=$(ls -t "$LOG_DIR"/flink-spectator-"${name#taskmanager-}"-taskexecutor-*.log 2>/dev/null | head -1) ;;
     jobserver|expansion) f=$LOG_DIR/$name.log ;;
     workers) f=$LOG_DIR/python-workers.log ;;
     *) die "logs: one of ${PIECES[*]}" ;;
@@ -402,7 +416,7 @@ with_lock() {  # one up/down at a time
 
 case ${1:-status} in
   up) with_lock up ;;
-  down) with_lock down ;;
+  down) shift; with_lock down "$@" ;;
   status) status ;;
   env) env_exports ;;
   logs) shift; logs "$@" ;;

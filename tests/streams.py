@@ -38,12 +38,15 @@ def group_name() -> str:
     return f"g-{random.Random().getrandbits(40):010x}"
 
 
-def stream_with_fault(rest, store, capsys, redis_url: str, fault: Callable[[str, str, str], None]) -> str:
+def stream_with_fault(
+    rest, store, capsys, redis_url: str, fault: Callable[[str, str, str], None], *extra: str, partitions: int = 2
+) -> str:
     """Runs a ~60 s live stream (1,200 events, out of order and late ones among them) through the
-    job, calls fault(job, topic, group) a third of the way in, and waits until the Redis export
-    equals the reference for the whole stream. Returns a line of figures for docs/RELIABILITY.md."""
-    topic, group = new_topic(partitions=2), group_name()
-    job = flink_run(capsys, topic, redis_url, group, *STREAM_ARGS)
+    job (`extra`: more flags for it), calls fault(job, topic, group) a third of the way in, and waits
+    until the Redis export equals the reference for the whole stream. Returns a line of figures for
+    docs/RELIABILITY.md."""
+    topic, group = new_topic(partitions), group_name()
+    job = flink_run(capsys, topic, redis_url, group, *STREAM_ARGS, *extra)
     stream = LiveStream(topic, users=60, seed=11, speedup=20, gap_s=60).start()
     wait_until(lambda: len(stream.events) > 400, 60, "a third of the stream sent")
     wait_until(lambda: rest.checkpoints(job)["counts"]["completed"] >= 1, 60, "a completed checkpoint")

@@ -56,6 +56,25 @@ def test_taskmanager_killed(rest, redis_url, store, capsys):
     print("taskmanager kill -9:", stream_with_fault(rest, store, capsys, redis_url, kill_taskmanager))
 
 
+def test_one_of_two_taskmanagers_killed(rest, redis_url, store, capsys):
+    two = {**os.environ, "SPECTATOR_FLINK_TASKMANAGERS": "2"}
+    subprocess.run([ROOT / "scripts/flink.sh", "up"], env=two, check=True, capture_output=True)
+
+    def kill_one(job, topic, group):
+        spread = {s["taskmanager-id"] for v in rest.job(job)["vertices"]
+                  for s in rest.get(f"/jobs/{job}/vertices/{v['id']}")["subtasks"]}  # fmt: skip
+        assert len(spread) == 2, f"the job's subtasks run on {spread}, not on both TaskManagers"
+        os.kill(pid_of(FLINK_RUN / "taskmanager-2.pid"), signal.SIGKILL)
+        wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "Flink to notice the lost TaskManager")
+        # Not started again: the job restarts from its checkpoint on the TaskManager that is left.
+
+    try:
+        figures = stream_with_fault(rest, store, capsys, redis_url, kill_one, "--parallelism", "4", partitions=4)
+        print("one of two taskmanagers kill -9 (parallelism 4):", figures)
+    finally:
+        subprocess.run([ROOT / "scripts/flink.sh", "down", "taskmanager-2"], check=True, capture_output=True)
+
+
 def test_python_worker_pool_killed(rest, redis_url, store, capsys):
     def kill_workers(job, topic, group):
         os.killpg(pid_of(FLINK_RUN / "workers.pid"), signal.SIGKILL)  # the pool and its SDK workers
