@@ -33,14 +33,17 @@ def old_events_topic(users: int, seed: int, partitions: int = 4) -> tuple[str, l
     return topic, events
 
 
-@pytest.mark.parametrize("parallelism", [1, 2, 4])
-def test_backfill_of_old_events_equals_the_reference(rest, redis_url, store, capsys, parallelism):
+@pytest.mark.parametrize(
+    "parallelism, backend", [(1, "filesystem"), (2, "filesystem"), (4, "filesystem"), (2, "rocksdb")]
+)
+def test_backfill_of_old_events_equals_the_reference(rest, redis_url, store, capsys, parallelism, backend):
     topic, events = old_events_topic(users=150, seed=parallelism)
-    job = flink_run(capsys, topic, redis_url, group_name(), *RACE_ARGS, "--parallelism", str(parallelism))
+    job = flink_run(capsys, topic, redis_url, group_name(), *RACE_ARGS, "--parallelism", str(parallelism),
+                    "--state-backend", backend)  # fmt: skip
     expected = reference_sessions(events, GAP_S * 1000, bot_threshold=100)
     try:
         wait_for_reference(store, expected, 120)
     finally:
         dropped = rest.job_metrics(job).get("late_elements_dropped", 0)
-        print(f"parallelism {parallelism}: {len(events):,} events; late elements dropped {dropped:.0f}")
+        print(f"parallelism {parallelism}, {backend}: {len(events):,} events; late elements dropped {dropped:.0f}")
     assert dropped == 0

@@ -45,25 +45,36 @@ def cancel(rest, job: str, capsys) -> str:
 
 
 @pytest.mark.parametrize(
-    "halt, before, after",
-    [(stop, 1, 2), (stop, 2, 4), (stop, 4, 1), (cancel, 2, 1), (cancel, 4, 2), (cancel, 1, 4)],
-    ids=["stop-1-to-2", "stop-2-to-4", "stop-4-to-1", "cancel-2-to-1", "cancel-4-to-2", "cancel-1-to-4"],
-)
-def test_sessions_open_at_a_stop_come_out_whole(rest, redis_url, store, capsys, halt, before, after):
+    "halt, before, after, backend",
+    [(stop, 1, 2, "filesystem"), (stop, 2, 4, "filesystem"), (stop, 4, 1, "filesystem"),
+     (cancel, 2, 1, "filesystem"), (cancel, 4, 2, "filesystem"), (cancel, 1, 4, "filesystem"),
+     (stop, 2, 4, "rocksdb"), (cancel, 4, 2, "rocksdb")],
+    ids=["stop-1-to-2", "stop-2-to-4", "stop-4-to-1", "cancel-2-to-1", "cancel-4-to-2", "cancel-1-to-4",
+         "rocksdb-stop-2-to-4", "rocksdb-cancel-4-to-2"],
+)  # fmt: skip
+def test_sessions_open_at_a_stop_come_out_whole(rest, redis_url, store, capsys, halt, before, after, backend):
     topic, group = new_topic(partitions=4), group_name()
     now = int(time.time() * 1000)
     first = clicks(range(120), now - 120_000, 3, 5_000)
-    job = flink_run(capsys, topic, redis_url, group, *ARGS, "--parallelism", str(before))
+    args = (*ARGS, "--state-backend", backend)
+    job = flink_run(capsys, topic, redis_url, group, *args, "--parallelism", str(before))
     send(topic, first)
     wait_for_reference(store, reference_sessions(first, GAP_S * 1000, 100), 90, "the first events in Redis")
 
     kept = halt(rest, job, capsys)
     # While it is down: more of the same users' open sessions, and new users.
     send(topic, clicks(range(60, 180), now - 60_000, 2, 5_000))
-    resumed = flink_run(capsys, topic, redis_url, group, *ARGS, "--parallelism", str(after))
+    resumed = flink_run(capsys, topic, redis_url, group, *args, "--parallelism", str(after))
     assert rest.checkpoints(resumed)["latest"]["restored"]["external_path"] == kept
 
     events = first + clicks(range(60, 180), now - 60_000, 2, 5_000)
     wait_for_reference(store, reference_sessions(events, GAP_S * 1000, 100), 120, "the whole sessions")
     assert_consistent(store)
     assert rest.job_metrics(resumed).get("late_elements_dropped", 0) == 0
+    if backend == "rocksdb":  # incremental: a checkpoint uploads only what changed since the last one
+        wait_until(lambda: incremental(rest.checkpoints(resumed)), 60, "an incremental RocksDB checkpoint")
+
+
+def incremental(checkpoints: dict) -> bool:
+    done = [c for c in checkpoints["history"] if c["status"] == "COMPLETED"]
+    return any(0 < c["checkpointed_size"] < c["state_size"] for c in done)
