@@ -34,10 +34,12 @@ def old_events_topic(users: int, seed: int, partitions: int = 4) -> tuple[str, l
 
 
 @pytest.mark.parametrize(
-    "parallelism, backend", [(1, "filesystem"), (2, "filesystem"), (4, "filesystem"), (2, "rocksdb")]
-)
-def test_backfill_of_old_events_equals_the_reference(rest, redis_url, store, capsys, parallelism, backend):
-    topic, events = old_events_topic(users=150, seed=parallelism)
+    "parallelism, partitions, backend",
+    [(1, 4, "filesystem"), (2, 4, "filesystem"), (4, 4, "filesystem"), (2, 4, "rocksdb"),
+     (2, 1, "filesystem"), (4, 8, "filesystem")],
+)  # fmt: skip
+def test_backfill_of_old_events_equals_the_reference(rest, redis_url, store, capsys, parallelism, partitions, backend):
+    topic, events = old_events_topic(users=150, seed=parallelism, partitions=partitions)
     job = flink_run(capsys, topic, redis_url, group_name(), *RACE_ARGS, "--parallelism", str(parallelism),
                     "--state-backend", backend)  # fmt: skip
     expected = reference_sessions(events, GAP_S * 1000, bot_threshold=100)
@@ -45,5 +47,6 @@ def test_backfill_of_old_events_equals_the_reference(rest, redis_url, store, cap
         wait_for_reference(store, expected, 120)
     finally:
         dropped = rest.job_metrics(job).get("late_elements_dropped", 0)
-        print(f"parallelism {parallelism}, {backend}: {len(events):,} events; late elements dropped {dropped:.0f}")
+        print(f"parallelism {parallelism}, {partitions} partitions, {backend}: {len(events):,} events; "
+              f"late elements dropped {dropped:.0f}")  # fmt: skip
     assert dropped == 0
