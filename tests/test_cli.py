@@ -120,11 +120,21 @@ def test_writes_wait_for_redis_to_come_back(tmp_path):
 
 
 @contextmanager
-def redis_server(tmp_path, *flags):
-    """A throwaway real redis-server on loopback with extra flags (it has to say its port)."""
+def redis_server(tmp_path, port: int, *flags):
+    """A throwaway real redis-server on loopback with extra flags, listening on `port` (plain or
+    TLS, as the flags say) before the block runs."""
     server = [shutil.which("redis-server"), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path), *flags]
     proc = subprocess.Popen(server, stdout=subprocess.DEVNULL)
     try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, f"redis-server {' '.join(flags)} exited with {proc.returncode}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"redis-server did not listen on {port} within 30 s"
+                time.sleep(0.05)
         yield
     finally:
         proc.terminate()
@@ -144,7 +154,7 @@ def write_one(url):
 
 def test_password_url(tmp_path):
     port = free_port()
-    with redis_server(tmp_path, "--port", str(port), "--requirepass", "s3cret"):
+    with redis_server(tmp_path, port, "--port", str(port), "--requirepass", "s3cret"):
         assert write_one(f"redis://:s3cret@127.0.0.1:{port}/0") == 2
 
 
@@ -153,5 +163,5 @@ def test_tls_url(tmp_path):
     port = free_port()
     tls = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
     tls += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
-    with redis_server(tmp_path, *tls):
+    with redis_server(tmp_path, port, *tls):
         assert write_one(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}&ssl_cert_reqs=required") == 2

@@ -130,7 +130,7 @@ def test_unreachable_cluster_is_one_line(redis_url):
 
 def test_redis_password_reaches_the_writer_but_not_the_job_config(rest, tmp_path, capsys):
     port = free_port()
-    with redis_server(tmp_path, "--port", str(port), "--requirepass", "s3cret-pw"):
+    with redis_server(tmp_path, port, "--port", str(port), "--requirepass", "s3cret-pw"):
         topic, group = new_topic(partitions=1), group_name()
         job = flink_run(capsys, topic, f"redis://:s3cret-pw@127.0.0.1:{port}/0", group)
         send(topic, [{"user_id": "secretive", "timestamp": int(time.time() * 1000)}])
