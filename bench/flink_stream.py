@@ -134,17 +134,49 @@ def throughput(label: str, topic: str, n: int, redis_url: str, build_fn=None) ->
     try:
         while time.monotonic() < deadline:
             samples.append((time.monotonic(), store.stats()["events"]))
-            if samples[-1][1] >= n:
+            if samples[-1][1] >= n or stalled(samples):
                 break
             time.sleep(0.25)
+        figures = job_figures(rest, job)
     finally:
         stop(rest, job)
     (t10, c10), (t90, c90) = _at(samples, 0.1 * n), _at(samples, 0.9 * n)
     rate = (c90 - c10) / (t90 - t10) if t90 > t10 else float("nan")  # a small backlog lands at once
     written = samples[-1][1]
     memory = taskmanager_memory(rest)
-    print(f"  {label}: {rate:,.0f} events/s sustained; {written:,} of {n:,} events in Redis", flush=True)
-    return {"rate": rate, "written": written, **memory}
+    print(f"  {label}: {rate:,.0f} events/s sustained; {written:,} of {n:,} events in Redis; {figures_line(figures)}",
+          flush=True)  # fmt: skip
+    return {"rate": rate, "written": written, **memory, **figures}
+
+
+def stalled(samples: list[tuple[float, int]], stall_s: float = 120) -> bool:
+    """No new event in Redis for stall_s."""
+    last = samples[-1]
+    return next((t for t, c in samples if c == last[1]), last[0]) < last[0] - stall_s
+
+
+def job_figures(rest: FlinkRest, job: str) -> dict:
+    """What the job itself says: its checkpoints' durations, the late elements it dropped, and the
+    most backpressured step (read while it runs: a job short of events shows here why)."""
+    checkpoints = rest.checkpoints(job)
+    durations = checkpoints.get("summary", {}).get("end_to_end_duration", {})
+    levels = {}
+    for vertex in rest.job(job).get("vertices", []):
+        pressure = rest.get(f"/jobs/{job}/vertices/{vertex['id']}/backpressure")
+        levels[vertex["name"][:40]] = pressure.get("backpressureLevel", "?")
+    return {
+        "ckpts": checkpoints.get("counts", {}).get("completed", 0),
+        "ckpt_avg_ms": durations.get("avg", 0),
+        "ckpt_max_ms": durations.get("max", 0),
+        "late_dropped": int(rest.job_metrics(job).get("late_elements_dropped", 0)),
+        "backpressured": sorted(name for name, level in levels.items() if level in ("low", "high")),
+    }
+
+
+def figures_line(f: dict) -> str:
+    pressed = ", ".join(f["backpressured"]) or "none"
+    return (f"{f['ckpts']} checkpoints, {f['ckpt_avg_ms']:.0f} ms on average, {f['ckpt_max_ms']} at most; "
+            f"late elements dropped {f['late_dropped']}; backpressured: {pressed}")  # fmt: skip
 
 
 def stop(rest: FlinkRest, job: str) -> None:

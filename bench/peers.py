@@ -337,12 +337,14 @@ def child_throughput(args) -> dict:
         plain(args.bootstrap_servers, args.topic, args.records, args.redis_url, GAP_S)
         return {"seconds": time.monotonic() - started}
     if args.child == "flink":
-        from bench.flink_stream import start_job, stop, taskmanager_memory
+        from bench.flink_stream import figures_line, job_figures, start_job, stop, taskmanager_memory
 
         extra = ["--gap-seconds", str(GAP_S), "--allowed-lateness-seconds", str(LATENESS_S)]
         rest, job = start_job(args.topic, args.redis_url, early_s=1, extra=extra)
         try:
             samples = follow(client, n, flushers, timeout_s=args.timeout_s)
+            print(f"flink job at {samples[-1][1]:,} of {n:,} events: {figures_line(job_figures(rest, job))}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             settle(client)
         finally:
             stop(rest, job)
