@@ -343,13 +343,13 @@ def child_throughput(args) -> dict:
         rest, job = start_job(args.topic, args.redis_url, early_s=1, extra=extra)
         try:
             samples = follow(client, n, flushers, timeout_s=args.timeout_s)
-            print(f"flink job at {samples[-1][1]:,} of {n:,} events: {figures_line(job_figures(rest, job))}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            figures = job_figures(rest, job)  # while it runs: a job short of events shows here why
+            print(f"flink job at {samples[-1][1]:,} of {n:,} events: {figures_line(figures)}", file=sys.stderr)
             settle(client)
         finally:
             stop(rest, job)
         memory = taskmanager_memory(rest)
-        return {**measures(samples, n, started), "peak_mb": memory["heap_mb"]}
+        return {**measures(samples, n, started), "peak_mb": memory["heap_mb"], **figures}
     log = f"/tmp/peers-{args.child}-{args.topic}"
     if args.child == "quix":
         procs, cleanup = start_quix(args, args.topic, GAP_S * 1000, LATENESS_S * 1000, log)
