@@ -91,34 +91,27 @@ def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s
     raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}; last: {last!r}")
 
 
-def wait_for(value: Callable[[], object], expected: object, timeout_s: float, what: str) -> None:
-    """Polls `value()` until it equals `expected`; fails showing the last value seen."""
-    seen: list[object] = []
+def wait_for(
+    value: Callable[[], object], expected: object, timeout_s: float, what: str, show: Callable | None = None
+) -> None:
+    """Polls `value()` until it equals `expected`; fails showing the last value seen, or
+    `show(seen, expected)`."""
+    seen: list[object] = [None]
 
     def check() -> bool:
-        seen[:] = [value()]
+        seen[0] = value()
         return seen[0] == expected
 
     try:
         wait_until(check, timeout_s, what)
     except AssertionError:
-        message = f"timed out after {timeout_s:g}s waiting for {what}: {seen[0]!r} != {expected!r}"
-        raise AssertionError(message) from None
+        shown = show(seen[0], expected) if show else f"{seen[0]!r} != {expected!r}"
+        raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}: {shown}") from None
 
 
 def wait_for_reference(store, expected: list[dict], timeout_s: float, what: str = "the export") -> None:
     """Polls the export until it equals `expected`; fails with a short account of the difference."""
-    seen: list[list[dict]] = [[]]
-
-    def check() -> bool:
-        seen[0] = sessions(store)
-        return seen[0] == expected
-
-    try:
-        wait_until(check, timeout_s, what)
-    except AssertionError:
-        message = f"timed out after {timeout_s:g}s waiting for {what}: {difference(seen[0], expected)}"
-        raise AssertionError(message) from None
+    wait_for(lambda: sessions(store), expected, timeout_s, what, show=difference)
 
 
 def difference(stored: list[dict], expected: list[dict]) -> str:
