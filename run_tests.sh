@@ -18,4 +18,5 @@ eval "$(scripts/kafka.sh env)"  # broker address and the KafkaIO expansion servi
 eval "$(scripts/flink.sh env)"  # the cluster's REST address, job server, expansion service, worker pool
 
 "$VENV/bin/ruff" check spectator tests bench
+"$VENV/bin/lint-imports" --no-cache  # the layers in .importlinter
 "$VENV/bin/python" -m pytest "$@"

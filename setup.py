@@ -8,7 +8,7 @@ setup(
     description="Follow every user of a website through their sessions: Kafka -> Beam -> Redis.",
     packages=find_packages(include=["spectator", "spectator.*"]),
     package_data={
-        "spectator.io": ["*.lua"],
+        "spectator.io.redis": ["*.lua"],
         "spectator.explorer": ["static/*.html", "static/*.js", "static/*.css", "static/vendor/*"],
     },
     python_requires=">=3.10",
@@ -29,6 +29,7 @@ setup(
             "apache-beam[gcp]==2.70.0",
             "pytest>=8",
             "ruff>=0.6",
+            "import-linter==2.17",
             "httpx>=0.27",
             "schemathesis>=3.30",
             "hypothesis>=6.100",

@@ -19,7 +19,7 @@ import sys
 import redis
 
 from bench.common import measure, run_child
-from spectator.store import SessionStore
+from spectator.io.redis.store import SessionStore
 
 BOUNDS_MB = {"one-long-session": 400, "million-users": 1200}
 T0 = 1_767_225_600_000

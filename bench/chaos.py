@@ -39,11 +39,11 @@ from pathlib import Path
 
 import redis
 
+from spectator.core.generate import generate
 from spectator.flink.rest import FlinkRest
-from spectator.generate import generate
-from spectator.kafka_admin import ensure_topic
-from spectator.produce import disorder, live, produce
-from spectator.store import SessionStore
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import disorder, live, produce
+from spectator.io.redis.store import SessionStore
 from tests.reference import reference_sessions
 
 ROOT = Path(__file__).resolve().parent.parent

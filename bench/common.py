@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from spectator.generate import generate
-from spectator.produce import produce
+from spectator.core.generate import generate
+from spectator.io.kafka.produce import produce
 
 
 class PeakRss:

@@ -31,11 +31,11 @@ import uuid
 
 import redis
 
+from spectator.core.generate import generate
 from spectator.flink.rest import FlinkRest
-from spectator.generate import generate
-from spectator.kafka_admin import ensure_topic
-from spectator.produce import disorder, produce
-from spectator.store import SessionStore
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import disorder, produce
+from spectator.io.redis.store import SessionStore
 from tests.reference import reference_sessions
 from tests.streams import difference, sessions
 

@@ -34,18 +34,19 @@ from apache_beam.transforms import trigger, window
 
 from bench.common import PaneWrites, live_stream
 from bench.kafka_replay import plain
+from bench.naive import add_event
+from spectator.core.generate import generate
+from spectator.core.stats import SessionStats, merge
 from spectator.flink import submit
 from spectator.flink.rest import FlinkRest
-from spectator.generate import generate
-from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
-from spectator.kafka_admin import ensure_topic
-from spectator.pipeline.options import SpectatorOptions, parse_options
-from spectator.produce import produce
-from spectator.store import SessionStore
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import produce
+from spectator.io.redis.store import SessionStore
+from spectator.io.redis.write import WriteDeadLettersToRedis, WriteSessionsToRedis
+from spectator.pipeline.options import SpectatorOptions, lateness_and_early_firing, parse_options
+from spectator.pipeline.read import ReadClickEvents
 from spectator.transforms.parse import ParseEvents
-from spectator.transforms.read import ReadClickEvents
-from spectator.transforms.sessionize import _ToRecordDoFn
-from spectator.transforms.stats import SessionStats, add_event, merge
+from spectator.transforms.sessionize import ToRecordDoFn
 
 GAP_S = 30  # the generator's 30 min gaps, 60 times faster
 SPEEDUP = 60
@@ -78,7 +79,8 @@ def naive_build(p: beam.Pipeline, options) -> None:
     redis_args = dict(redis_url=opts.redis_url, prefix=opts.key_prefix)
     parsed = p | "ReadClickEvents" >> ReadClickEvents(opts, True) | "ParseEvents" >> ParseEvents()
     parsed.dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(**redis_args)
-    early = trigger.AfterProcessingTime(opts.early_firing_seconds)
+    lateness, early_s = lateness_and_early_firing(opts, streaming=True)
+    early = trigger.AfterProcessingTime(early_s)
     (
         parsed.events
         | "KeyByUser" >> beam.Map(lambda e: (e.user_id, e))
@@ -86,11 +88,11 @@ def naive_build(p: beam.Pipeline, options) -> None:
         >> beam.WindowInto(
             window.Sessions(opts.gap_seconds),
             trigger=trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
-            allowed_lateness=opts.allowed_lateness_seconds,
+            allowed_lateness=lateness,
             accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
         )
         | "SessionStats" >> beam.CombinePerKey(RawStatsFn(opts.bot_threshold))
-        | "ToSessionRecord" >> beam.ParDo(_ToRecordDoFn())
+        | "ToSessionRecord" >> beam.ParDo(ToRecordDoFn())
         | "WriteSessions" >> WriteSessionsToRedis(**redis_args)
     )
 

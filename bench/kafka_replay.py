@@ -14,20 +14,20 @@ import argparse
 import os
 import uuid
 from collections import defaultdict
-from importlib.resources import files
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from bench.common import measure, print_table, run_child
-from spectator.generate import generate
-from spectator.io.redis import upsert_args
-from spectator.kafka_admin import ensure_topic
-from spectator.model import BadEvent, parse_event
-from spectator.produce import disorder, produce
-from spectator.store import Keys
-from spectator.transforms.sessionize import chains, to_record
-from spectator.transforms.stats import stats_of
+from bench.naive import stats_of
+from spectator.core.generate import generate
+from spectator.core.model import BadEvent, parse_event
+from spectator.core.stats import chains
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import disorder, produce
+from spectator.io.redis.store import Keys, script
+from spectator.io.redis.write import upsert_args
+from spectator.transforms.sessionize import to_record
 
 GAP_S = 1800
 BOT_THRESHOLD = 100
@@ -61,7 +61,7 @@ def plain(bootstrap: str, topic: str, events: int, redis_url: str, gap_s: float 
                 by_user[event.user_id].append(event)
     consumer.close()
     client = redis.Redis.from_url(redis_url)
-    upsert = client.register_script(files("spectator.io").joinpath("upsert_session.lua").read_text())
+    upsert = script(client, "upsert_session")
     keys, gap_ms = Keys(), round(gap_s * 1000)
     batch = []
     for user, user_events in by_user.items():

@@ -4,7 +4,7 @@
     eval "$(scripts/kafka.sh env)"; eval "$(scripts/flink.sh env)"
     .cache/bench-venv/bin/python -m bench.peers --events 1000000 --redis-url redis://127.0.0.1:6390/7
 
-N seeded events (spectator.generate, users = N/20) go through spectator.produce.disorder (some
+N seeded events (spectator.core.generate, users = N/20) go through spectator.io.kafka.produce.disorder (some
 events swapped with the next, some held back `--late-by-s` of event time, 1200 s by default,
 well inside the 3600 s lateness every variant gets) into one topic `peers-*` with 2 partitions,
 each record stamped with its event's own time. Then one sentinel event a partition (user
@@ -34,7 +34,7 @@ keeps one watermark per user, so most of its sessions close at the end of the in
 10-90% rate is mostly that final flush.
 
 Correctness: every variant's sessions, read back with SessionStore, against the plain-Python
-sessionization of the same records (sessionize.chains + stats.stats_of), on user, start_ms,
+sessionization of the same records (core.stats.chains + naive.stats_of), on user, start_ms,
 end_ms, event_count, distinct_pages, entry_page, exit_page, event_types, is_bounce, is_bot
 (`~flush-*` users left out). "differ" counts missing + extra + different sessions.
 
@@ -83,13 +83,14 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from bench.common import PaneWrites, PeakRss, live_stream
-from spectator.generate import generate
-from spectator.kafka_admin import ensure_topic
-from spectator.model import BadEvent, SessionRecord, parse_event
-from spectator.produce import disorder, produce
-from spectator.store import SessionStore
-from spectator.transforms.sessionize import chains, to_record
-from spectator.transforms.stats import stats_of
+from bench.naive import stats_of
+from spectator.core.generate import generate
+from spectator.core.model import BadEvent, SessionRecord, parse_event
+from spectator.core.stats import chains
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import disorder, produce
+from spectator.io.redis.store import SessionStore
+from spectator.transforms.sessionize import to_record
 
 GAP_S = 1800
 LATENESS_S = 3600
@@ -275,6 +276,12 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def app_env() -> dict[str, str]:
+    """The peers' apps run as scripts: the repository goes on their path for bench.naive."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+
+
 def start_quix(args, topic: str, gap_ms: int, grace_ms: int, log: str) -> tuple[list, Callable[[], None]]:
     group = f"peers-quix-{uuid.uuid4().hex[:8]}"
     procs, dirs = [], []
@@ -285,7 +292,9 @@ def start_quix(args, topic: str, gap_ms: int, grace_ms: int, log: str) -> tuple[
                "--topic", topic, "--consumer-group", group, "--redis-url", args.redis_url, "--gap-ms", str(gap_ms),
                "--grace-ms", str(grace_ms), "--bot-threshold", str(BOT_THRESHOLD), "--state-dir", state,
                "--closing-strategy", args.quix_closing]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{log}-{i}.log", "w")))
+        procs.append(
+            subprocess.Popen(cmd, env=app_env(), stdout=subprocess.DEVNULL, stderr=open(f"{log}-{i}.log", "w"))
+        )
 
     def cleanup() -> None:
         terminate(procs)
@@ -311,7 +320,7 @@ def _delete_topics(bootstrap: str, containing: str) -> None:
 
 def start_bytewax(args, topic: str, gap_ms: int, grace_ms: int, tail: bool, log: str) -> tuple[list, Callable]:
     addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(args.partitions))
-    env = {**os.environ, "PEERS_BOOTSTRAP": args.bootstrap_servers, "PEERS_TOPIC": topic,
+    env = {**app_env(), "PEERS_BOOTSTRAP": args.bootstrap_servers, "PEERS_TOPIC": topic,
            "PEERS_REDIS_URL": args.redis_url, "PEERS_GAP_MS": str(gap_ms), "PEERS_GRACE_MS": str(grace_ms),
            "PEERS_BOT_THRESHOLD": str(BOT_THRESHOLD), "PEERS_TAIL": "1" if tail else "0"}  # fmt: skip
     procs = []

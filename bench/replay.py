@@ -19,10 +19,10 @@ import redis
 from apache_beam.transforms import trigger, window
 
 from bench.common import measure, print_table, run_child
-from spectator.generate import generate, write_jsonl
-from spectator.model import parse_event
-from spectator.transforms.sessionize import chains
-from spectator.transforms.stats import SessionStats, add_event, merge, stats_of
+from bench.naive import add_event, stats_of
+from spectator.core.generate import generate, write_jsonl
+from spectator.core.model import parse_event
+from spectator.core.stats import SessionStats, chains, merge
 
 GAP_S = 1800
 BOT_THRESHOLD = 100

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import redis
 
 from bench.common import run_child
-from spectator.generate import generate, write_jsonl
+from spectator.core.generate import generate, write_jsonl
 
 RSS_LIMIT_MB = 1024
 MAX_SLOWDOWN = 1.5

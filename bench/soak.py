@@ -21,9 +21,9 @@ import redis
 from kafka import KafkaAdminClient
 
 from bench.flink_stream import start_job, stop, taskmanager_memory
-from spectator.generate import generate
-from spectator.kafka_admin import ensure_topic
-from spectator.produce import disorder, live, produce
+from spectator.core.generate import generate
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import disorder, live, produce
 
 
 def worker_rss_mb() -> float:

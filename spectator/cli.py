@@ -12,23 +12,15 @@ from collections import Counter
 
 import redis
 
+from spectator.core.errors import UsageError
+from spectator.core.generate import generate, write_jsonl
+from spectator.core.model import PANE_NAMES
+from spectator.core.text import iso, table
 from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
 from spectator.flink.cli import add_flink_parser, run_flink
 from spectator.flink.late import late_data
-from spectator.generate import generate, write_jsonl
-from spectator.model import PANE_NAMES
-from spectator.pipeline.options import (
-    FlinkOptions,
-    SpectatorOptions,
-    UsageError,
-    _BeamArgumentParser,
-    add_kafka_config_args,
-    is_dataflow,
-    is_flink,
-    parse_options,
-)
-from spectator.store import DEFAULT_PREFIX, SessionStore, connect, redact
-from spectator.text import iso, table
+from spectator.io.kafka.config import add_kafka_config_args
+from spectator.io.redis.store import DEFAULT_PREFIX, SessionStore, connect, redact
 
 DEFAULT_REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
 
@@ -66,6 +58,16 @@ def summary_text(store: SessionStore, top: int = 5) -> str:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    # Beam is slow to import (about 2 s): only `run` loads it; the read commands never do.
+    from spectator.pipeline.options import (
+        FlinkOptions,
+        SpectatorOptions,
+        _BeamArgumentParser,
+        is_dataflow,
+        is_flink,
+        parse_options,
+    )
+
     if "-h" in argv or "--help" in argv:
         parser = _BeamArgumentParser(prog="spectator run", description="Run the pipeline (see README for runners).")
         SpectatorOptions._add_argparse_args(parser)
@@ -73,12 +75,12 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         parser.print_help()
         return 0
     from spectator.dataflow.validate import check_dataflow_options
-    from spectator.pipeline.build import run  # Beam is slow to import; only `run` needs it
-    from spectator.transforms.read import check_source
+    from spectator.pipeline.build import plan, run
+    from spectator.pipeline.engine import engine_name
 
     options = parse_options(argv)
     opts = options.view_as(SpectatorOptions)
-    check_source(opts)
+    run_plan = plan(options)
     if is_flink(options):
         return run_on_flink(options)
     if is_dataflow(options):
@@ -87,8 +89,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"submitted Dataflow job {result.job_id()}; follow it with: spectator dataflow status {result.job_id()}")
         return 0
     if opts.bootstrap_servers:
-        from spectator.kafka_admin import missing_topics
-        from spectator.kafka_config import kafka_config
+        from spectator.io.kafka.admin import missing_topics
+        from spectator.io.kafka.config import kafka_config
 
         config = kafka_config(opts.kafka_config, opts.kafka_config_file)
         missing = missing_topics(opts.bootstrap_servers, opts.topic.split(","), config)
@@ -101,7 +103,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     seconds = time.monotonic() - started
     parsed = counters.get("events_parsed", 0)
     print(
-        f"replayed {parsed:,} events in {seconds:.1f}s ({parsed / seconds:,.0f}/s): "
+        f"replayed {parsed:,} events in {seconds:.1f}s ({parsed / seconds:,.0f}/s) on the DirectRunner "
+        f"({engine_name(result)}), windowing {run_plan.windowing}: "
         f"{counters.get('upsert_session_written', 0):,} session writes, "
         f"{counters.get('dead_letters', 0):,} dead letters"
     )
@@ -111,6 +114,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def run_on_flink(options) -> int:
     from spectator.flink import submit
+    from spectator.pipeline.options import FlinkOptions, SpectatorOptions
 
     opts = options.view_as(SpectatorOptions)
     store = open_store(argparse.Namespace(redis_url=opts.redis_url, key_prefix=opts.key_prefix))
@@ -227,9 +231,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from spectator.kafka_admin import ensure_topic
-    from spectator.kafka_config import kafka_config
-    from spectator.produce import disorder, live, produce, read_jsonl
+    from spectator.io.kafka.admin import ensure_topic
+    from spectator.io.kafka.config import kafka_config
+    from spectator.io.kafka.produce import disorder, live, produce, read_jsonl
 
     config = kafka_config(args.kafka_config, args.kafka_config_file)
     if ensure_topic(args.bootstrap_servers, args.topic, args.partitions, config):

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from spectator.flink.rest import FlinkRest
-from spectator.store import SessionStore
+from spectator.io.redis.store import SessionStore
 from tests.streams import MASTER, cancel_active, flink_up
 
 REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")

@@ -15,11 +15,11 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from spectator.cli import main
+from spectator.core.generate import generate
+from spectator.core.model import parse_timestamp
 from spectator.flink.rest import ACTIVE_STATES, FlinkRest
-from spectator.generate import generate
-from spectator.kafka_admin import ensure_topic
-from spectator.model import parse_timestamp
-from spectator.produce import disorder, live, produce
+from spectator.io.kafka.admin import ensure_topic
+from spectator.io.kafka.produce import disorder, live, produce
 from tests.reference import reference_sessions
 
 BOOTSTRAP = os.environ.get("SPECTATOR_KAFKA_BOOTSTRAP", "127.0.0.1:9092")

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from spectator.cli import main
-from spectator.io.redis import _UpsertSessionsDoFn
+from spectator.io.redis.write import _UpsertSessionsDoFn
 from tests.secure_kafka import self_signed
 from tests.test_upsert import rec
 

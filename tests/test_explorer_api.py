@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
 from spectator.cli import main
+from spectator.core.generate import generate
 from spectator.explorer import app as explorer_app
 from spectator.explorer import create_app, reads
 from spectator.explorer.figures import percentile
-from spectator.generate import generate
-from spectator.store import DEFAULT_PREFIX, SessionStore
+from spectator.io.redis.store import DEFAULT_PREFIX, SessionStore
 from tests.conftest import REDIS_URL
 from tests.test_parse import ODD_IDS
 

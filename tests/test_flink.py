@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from spectator.cli import main
 from spectator.explorer.app import create_app
 from spectator.flink.late import late_data
-from spectator.produce import produce, read_jsonl
+from spectator.io.kafka.produce import produce, read_jsonl
 from tests.reference import reference_sessions
 from tests.streams import (
     BOOTSTRAP,

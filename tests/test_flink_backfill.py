@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from spectator.generate import generate
-from spectator.produce import disorder, produce
+from spectator.core.generate import generate
+from spectator.io.kafka.produce import disorder, produce
 from tests.reference import reference_sessions
 from tests.streams import BOOTSTRAP, flink_run, group_name, new_topic, wait_for_reference
 

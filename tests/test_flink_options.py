@@ -6,8 +6,9 @@ import pytest
 from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions, StandardOptions
 
 from spectator.cli import main
+from spectator.core.errors import UsageError
 from spectator.flink.submit import _complete, newest_on_disk
-from spectator.pipeline.options import FlinkOptions, UsageError, parse_options
+from spectator.pipeline.options import FlinkOptions, parse_options
 
 KAFKA = ["--runner", "FlinkRunner", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t"]
 

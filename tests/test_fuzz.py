@@ -10,9 +10,8 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spectator.model import MAX_TIMESTAMP_MS, BadEvent, ClickEvent, _json_object, _stdlib_loads, parse_event
-from spectator.transforms.sessionize import join_partials, precombine
-from spectator.transforms.stats import point
+from spectator.core.model import MAX_TIMESTAMP_MS, BadEvent, ClickEvent, _json_object, _stdlib_loads, parse_event
+from spectator.core.stats import join_partials, point, precombine
 from tests.reference import reference_sessions
 
 FUZZ = settings(max_examples=600, derandomize=True, deadline=None)

@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 
 from spectator.cli import main
+from spectator.core.model import BadEvent, parse_event
 from spectator.flink.rest import FlinkRest
-from spectator.model import BadEvent, parse_event
-from spectator.produce import produce
+from spectator.io.kafka.produce import produce
 from tests import hostile
 from tests.streams import BOOTSTRAP, MASTER, cancel_active, flink_run, new_topic, wait_for, wait_until
 from tests.test_parse import ODD_IDS

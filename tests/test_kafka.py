@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from spectator.cli import main
-from spectator.kafka_admin import ensure_topic
+from spectator.io.kafka.admin import ensure_topic
 from spectator.pipeline.build import run
 from spectator.pipeline.options import parse_options
 from tests.reference import reference_sessions

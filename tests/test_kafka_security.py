@@ -13,9 +13,9 @@ import redis
 from kafka import KafkaAdminClient
 
 from spectator.cli import main
-from spectator.kafka_config import kafka_config, python_client_args, redact_pair
-from spectator.pipeline.options import UsageError
-from spectator.store import SessionStore
+from spectator.core.errors import UsageError
+from spectator.io.kafka.config import kafka_config, python_client_args, redact_pair
+from spectator.io.redis.store import SessionStore
 from tests.reference import reference_sessions
 from tests.secure_kafka import PASSWORD, secure_broker
 from tests.streams import cancel_active, flink_run, group_name, wait_until

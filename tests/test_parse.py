@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from spectator.model import BadEvent, SessionRecord, parse_event, parse_timestamp
+from spectator.core.model import BadEvent, SessionRecord, parse_event, parse_timestamp
 
 ODD_IDS = ["a:b", "*", "user?", "[x]", "with space", "ünï©ødé 👀", "a:1", "{tag}", "../etc", "%41"]
 

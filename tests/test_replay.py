@@ -64,11 +64,20 @@ def export(redis_url, capsys):
 
 
 @pytest.mark.parametrize(
-    "name, workers, buffered",
-    [("events.jsonl", 1, 100_000), ("events.jsonl.gz", 1, 100_000), ("events.jsonl", 2, 100_000), ("e.jsonl", 1, 7)],
-    ids=["plain", "gzip", "2-workers", "small-buffer"],
+    "name, workers, buffered, windowing",
+    [
+        ("events.jsonl", 1, 100_000, "auto"),
+        ("events.jsonl.gz", 1, 100_000, "fold"),
+        ("events.jsonl", 2, 100_000, "auto"),
+        ("e.jsonl", 1, 7, "auto"),
+        ("events.jsonl", 1, 100_000, "sessions"),
+        ("events.jsonl.gz", 2, 7, "sessions"),
+    ],
+    ids=["plain", "gzip", "2-workers", "small-buffer", "sessions-windows", "sessions-windows-gzip-2-workers"],
 )
-def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch, name, workers, buffered):
+def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch, name, workers, buffered, windowing):
+    """Both windowings give the reference's sessions; Sessions windows fire one ON_TIME pane each
+    on a finished input."""
     events = edge_case_events()
     lines = [json.dumps(e, ensure_ascii=False) for e in events]
     for i, bad in enumerate(BAD_LINES):
@@ -78,11 +87,15 @@ def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch
     monkeypatch.setattr(files, "SPLIT_BYTES", 1000)  # many ranges, spread over the workers
     monkeypatch.setattr(sessionize, "MAX_BUFFERED_EVENTS", buffered)  # partials of one session meet later
     argv = ["run", "--input", str(path), "--redis-url", redis_url, "--gap-seconds", str(GAP_S), "--bot-threshold", "50"]
-    argv += ["--workers", str(workers)]
+    argv += ["--workers", str(workers), "--windowing", windowing]
     assert main(argv) == 0
+    ran = "sessions" if windowing == "sessions" else "fold"
+    assert f"on the DirectRunner (FnApiRunner), windowing {ran}:" in capsys.readouterr().out
     expected = reference_sessions(events, GAP_S * 1000, bot_threshold=50)
-    got = [{k: v for k, v in r.items() if k not in PANE_FIELDS} for r in export(redis_url, capsys)]
+    stored = export(redis_url, capsys)
+    got = [{k: v for k, v in r.items() if k not in PANE_FIELDS} for r in stored]
     assert got == expected
+    assert {r["pane"] for r in stored} == {"ON_TIME"}
     assert any(r["is_bot"] for r in got) and any(r["is_bounce"] for r in got)
     assert store.deadletter_total() == len(BAD_LINES)
     assert {d["payload"] for d in store.deadletters(100)} == set(BAD_LINES)
@@ -94,6 +107,21 @@ def test_replay_equals_reference(tmp_path, redis_url, store, capsys, monkeypatch
     assert main(argv) == 0
     after = export(redis_url, capsys)
     assert after == before and store.deadletter_total() == len(BAD_LINES)
+
+
+def test_early_panes_on_a_bounded_replay_run_on_the_bundle_based_engine(tmp_path, redis_url, capsys):
+    """The FnApiRunner has no clock for processing-time triggers; the replay asks for them, so it
+    runs where they fire, and still ends at the reference, each session's last pane ON_TIME."""
+    events = edge_case_events(seed=2)
+    write_lines(tmp_path / "e.jsonl", [json.dumps(e) for e in events])
+    argv = ["run", "--input", str(tmp_path / "e.jsonl"), "--redis-url", redis_url, "--gap-seconds", str(GAP_S)]
+    assert main([*argv, "--windowing", "sessions", "--early-firing-seconds", "1", "--bot-threshold", "50"]) == 0
+    assert "on the DirectRunner (BundleBasedDirectRunner), windowing sessions:" in capsys.readouterr().out
+    stored = export(redis_url, capsys)
+    assert [{k: v for k, v in r.items() if k not in PANE_FIELDS} for r in stored] == reference_sessions(
+        events, GAP_S * 1000, bot_threshold=50
+    )
+    assert {r["pane"] for r in stored} == {"ON_TIME"}
 
 
 def test_events_exactly_gap_apart_split(tmp_path, redis_url, capsys):
@@ -110,7 +138,7 @@ def test_the_pipeline_options_carry_no_redis_password(tmp_path):
     """Runners log and show the pipeline's options; the writers keep the URL they were built with."""
     import apache_beam as beam
 
-    from spectator.io.redis import WriteSessionsToRedis
+    from spectator.io.redis.write import WriteSessionsToRedis
     from spectator.pipeline.build import build
     from spectator.pipeline.options import SpectatorOptions, parse_options
 

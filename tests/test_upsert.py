@@ -6,8 +6,13 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from spectator.io.redis import RedisUnavailable, WriteDeadLettersToRedis, WriteSessionsToRedis, _UpsertSessionsDoFn
-from spectator.model import DeadLetter, SessionRecord
+from spectator.core.model import DeadLetter, SessionRecord
+from spectator.io.redis.write import (
+    RedisUnavailable,
+    WriteDeadLettersToRedis,
+    WriteSessionsToRedis,
+    _UpsertSessionsDoFn,
+)
 from tests.test_parse import ODD_IDS
 
 GAP = 50

@@ -7,9 +7,9 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
-from spectator.io.redis import WriteSessionsToRedis
-from spectator.model import ClickEvent
-from spectator.transforms.sessionize import Sessionize
+from spectator.core.model import ClickEvent
+from spectator.io.redis.write import WriteSessionsToRedis
+from spectator.transforms.sessionize import SessionWindows
 
 
 def at(user, seconds, page="/"):
@@ -37,7 +37,7 @@ def sessionize(p):
     return (
         p
         | stream()
-        | Sessionize(gap_seconds=50, allowed_lateness_seconds=100, early_firing_seconds=5, bot_threshold=100)
+        | SessionWindows(gap_seconds=50, allowed_lateness_seconds=100, early_firing_seconds=5, bot_threshold=100)
     )
 
 

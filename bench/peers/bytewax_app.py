@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from importlib.resources import files
 
 import bytewax.connectors.kafka.operators as kop
 import bytewax.operators as op
@@ -36,11 +35,12 @@ from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import EventClock, SessionWindower, fold_window
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from spectator.io.redis import upsert_args
-from spectator.model import BadEvent, ClickEvent, SessionRecord, parse_event
-from spectator.store import Keys
+from bench.naive import add_event
+from spectator.core.model import BadEvent, ClickEvent, SessionRecord, parse_event
+from spectator.core.stats import SessionStats, merge
+from spectator.io.redis.store import Keys, script
+from spectator.io.redis.write import upsert_args
 from spectator.transforms.sessionize import to_record
-from spectator.transforms.stats import SessionStats, add_event, merge
 
 BOOTSTRAP = os.environ.get("PEERS_BOOTSTRAP", "127.0.0.1:9092")
 TOPIC = os.environ.get("PEERS_TOPIC", "")
@@ -79,7 +79,7 @@ def as_record(user_and_session: tuple[str, tuple[int, SessionStats]]) -> Session
 class _RedisPartition(StatelessSinkPartition[SessionRecord]):
     def __init__(self, redis_url: str):
         self.client = redis.Redis.from_url(redis_url)
-        self.upsert = self.client.register_script(files("spectator.io").joinpath("upsert_session.lua").read_text())
+        self.upsert = script(self.client, "upsert_session")
         self.keys = Keys()
 
     def write_batch(self, items: list[SessionRecord]) -> None:

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-from importlib.resources import files
 
 import redis
 from quixstreams import Application
 from quixstreams.sinks import BatchingSink, SinkBatch
 
-from spectator.io.redis import upsert_args
-from spectator.model import BadEvent, ClickEvent, parse_event
-from spectator.store import Keys
+from bench.naive import stats_of
+from spectator.core.model import BadEvent, ClickEvent, parse_event
+from spectator.io.redis.store import Keys, script
+from spectator.io.redis.write import upsert_args
 from spectator.transforms.sessionize import to_record
-from spectator.transforms.stats import stats_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ class RedisSessionSink(BatchingSink):
     def setup(self) -> None:
         self.client = redis.Redis.from_url(self.redis_url)
         self.client.ping()
-        self.upsert = self.client.register_script(files("spectator.io").joinpath("upsert_session.lua").read_text())
+        self.upsert = script(self.client, "upsert_session")
 
     def write(self, batch: SinkBatch) -> None:
         records = []

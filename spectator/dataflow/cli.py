@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from spectator.pipeline.options import UsageError
-from spectator.text import table
+from spectator.core.errors import UsageError
+from spectator.core.text import table
 
 if TYPE_CHECKING:  # the client pulls in the Google Cloud libraries, which only these commands need
     from google.cloud import dataflow_v1beta3 as df

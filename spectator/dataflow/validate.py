@@ -11,8 +11,9 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from apache_beam.portability.api import beam_runner_api_pb2, standard_window_fns_pb2
 from google.protobuf import text_format
 
+from spectator.core.errors import UsageError
 from spectator.pipeline.build import build
-from spectator.pipeline.options import SpectatorOptions, UsageError, is_dataflow, parse_options
+from spectator.pipeline.options import SpectatorOptions, is_dataflow, parse_options
 
 SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "setup.py")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}

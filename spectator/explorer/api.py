@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from spectator.core.model import MAX_TIMESTAMP_MS, MAX_USER_ID_LENGTH
 from spectator.explorer import schemas
 from spectator.explorer.figures import histogram, percentile
 from spectator.explorer.reads import ExplorerStore
 from spectator.flink.late import late_data
-from spectator.model import MAX_TIMESTAMP_MS, MAX_USER_ID_LENGTH
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9  # far past any history, well inside Redis' integer range

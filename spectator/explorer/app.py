@@ -12,10 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from spectator.core.errors import UsageError
 from spectator.explorer.api import router
 from spectator.explorer.reads import ExplorerStore
-from spectator.pipeline.options import UsageError
-from spectator.store import DEFAULT_PREFIX, connect, redact
+from spectator.io.redis.store import DEFAULT_PREFIX, connect, redact
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}

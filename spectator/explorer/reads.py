@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from spectator.store import SessionStore
+from spectator.io.redis.store import SessionStore
 
 SEARCH_CHUNK = 1000
 SEARCH_MAX_SCANNED = 20_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from spectator.model import SessionRecord
+from spectator.core.model import SessionRecord
 
 
 class ErrorMessage(BaseModel):

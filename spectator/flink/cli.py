@@ -8,8 +8,8 @@ import re
 import sys
 import time
 
+from spectator.core.text import iso, table
 from spectator.flink.rest import FlinkError, FlinkRest
-from spectator.text import iso, table
 
 DEFAULT_MASTER = "127.0.0.1:8081"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spectator.flink.rest import FlinkError, FlinkRest, FlinkUnavailable
-from spectator.store import SessionStore
+from spectator.io.redis.store import SessionStore
 
 MOST_JOBS = 20  # the newest registered jobs asked; older ones count with what was last seen
 TIMEOUT_S = 2.0

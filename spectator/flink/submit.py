@@ -28,10 +28,11 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineState
 
+from spectator.core.errors import UsageError
 from spectator.flink.rest import ACTIVE_STATES, FlinkRest, FlinkUnavailable, job_folder
+from spectator.io.redis.store import SessionStore
 from spectator.pipeline.build import build
-from spectator.pipeline.options import FlinkOptions, SpectatorOptions, UsageError
-from spectator.store import SessionStore
+from spectator.pipeline.options import FlinkOptions, SpectatorOptions
 
 log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_MS = 10_000

@@ -1,39 +1,116 @@
-"""Wiring: ReadClickEvents -> ParseEvents -> Sessionize -> Redis, and run(options).
+r"""The pipeline: read, parse, sessionize, write to Redis; and run(options).
 
-A bounded replay of files reads LineRanges and parses and sessionizes them in SessionizeRanges.
+    ReadClickEvents -> ParseEvents -> SessionWindows -> WriteSessions      (any run; always streaming)
+                              \--> WriteDeadLetters    \ or FoldSessions  (a bounded run, by default)
+
+Sessions are made one of two ways (--windowing):
+- sessions: Beam's Sessions(gap) windows with early, on-time and late accumulating panes and
+  the allowed lateness. The only choice for a streaming run, where events keep arriving.
+- fold: a finished input's events folded per user by the same gap rule, without windows: the
+  same sessions, one ON_TIME record each, several times faster on the DirectRunner. A file replay
+  parses and folds each range of lines in one step (SessionizeRanges).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from spectator.core.errors import UsageError
 from spectator.io.files import ReadEventRanges
-from spectator.io.kafka import commit_read_offsets
-from spectator.io.redis import WriteDeadLettersToRedis, WriteSessionsToRedis
-from spectator.kafka_config import kafka_config, redact_pair
-from spectator.pipeline.options import SpectatorOptions, is_dataflow, is_flink
-from spectator.store import redact
+from spectator.io.kafka.config import kafka_config, redact_pair
+from spectator.io.kafka.read import commit_read_offsets
+from spectator.io.redis.store import redact
+from spectator.io.redis.write import WriteDeadLettersToRedis, WriteSessionsToRedis
+from spectator.pipeline.engine import LocalRunner, is_direct
+from spectator.pipeline.options import (
+    FlinkOptions,
+    SpectatorOptions,
+    is_dataflow,
+    is_flink,
+    lateness_and_early_firing,
+)
+from spectator.pipeline.read import ReadClickEvents, check_source
 from spectator.transforms.parse import DEAD_LETTERS, ParseEvents
-from spectator.transforms.read import ReadClickEvents, check_source
-from spectator.transforms.sessionize import Sessionize, SessionizeRanges
+from spectator.transforms.sessionize import FoldSessions, SessionizeRanges, SessionWindows
 
 
-def build(p: beam.Pipeline, options: PipelineOptions) -> None:
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do, decided from its options before anything runs."""
+
+    streaming: bool
+    windowing: str  # "sessions" or "fold"
+
+
+def plan(options: PipelineOptions) -> Plan:
+    """The run's plan; a flag the run would ignore, or a choice it cannot make, is a UsageError."""
     opts = options.view_as(SpectatorOptions)
-    streaming = options.view_as(StandardOptions).streaming
+    # The FlinkRunner and Dataflow run the streaming job, --streaming or not (flink/submit.py, dataflow/).
+    streaming = options.view_as(StandardOptions).streaming or is_flink(options) or is_dataflow(options)
+    check_source(opts)
+    windowing = opts.windowing
+    if windowing == "auto":
+        windowing = "sessions" if streaming else "fold"
+    if windowing == "fold" and streaming:
+        raise UsageError("--windowing fold needs a bounded run: a streaming run's sessions are windows (sessions)")
+    early_panes = windowing == "sessions" and lateness_and_early_firing(opts, streaming)[1] > 0
+    if early_panes and opts.bootstrap_servers and not streaming and is_direct(options):
+        raise UsageError(
+            "--early-firing-seconds: the DirectRunner reads Kafka bounded on the FnApiRunner, which fires no "
+            "processing-time panes; leave it out, or run --streaming on the FlinkRunner"
+        )
+    for reason, flags in _ignored_flags(options, windowing).items():
+        given = [flag for flag, value in flags if value is not None and value is not False]
+        if given:
+            raise UsageError(f"{', '.join(given)}: this run would ignore it ({reason})")
+    return Plan(streaming, windowing)
+
+
+def _ignored_flags(options: PipelineOptions, windowing: str) -> dict[str, list[tuple[str, object]]]:
+    """Flags this run would not read, by the reason why, with their values (None or False: not given)."""
+    opts = options.view_as(SpectatorOptions)
+    flink = options.view_as(FlinkOptions)
+    ignored = {}
+    if windowing == "fold":
+        reason = "a bounded run folds sessions without windows, panes or lateness; pass --windowing sessions for them"
+        ignored[reason] = [
+            ("--allowed-lateness-seconds", opts.allowed_lateness_seconds),
+            ("--early-firing-seconds", opts.early_firing_seconds),
+        ]
+    if opts.input:
+        ignored["a file is read whole"] = [
+            ("--max-read-time-seconds", opts.max_read_time_seconds),
+            ("--max-records", opts.max_records),
+        ]
+    if not is_flink(options):
+        ignored["it is a FlinkRunner setting"] = [
+            ("--checkpointing-interval", flink.checkpointing_interval),
+            ("--savepoint-path", flink.savepoint_path),
+            ("--fresh-state", flink.fresh_state),
+            ("--detach", flink.detach),
+            ("--max-bundle-size", flink.max_bundle_size),
+            ("--max-bundle-time-mills", flink.max_bundle_time_mills),
+            ("--state-backend", flink.state_backend),
+        ]
+    return ignored
+
+
+def build(p: beam.Pipeline, options: PipelineOptions) -> Plan:
+    opts = options.view_as(SpectatorOptions)
+    run_plan = plan(options)
     redis_args = dict(
         redis_url=opts.redis_url,
         prefix=opts.key_prefix,
         batch_size=opts.redis_batch_size,
         retry_seconds=opts.redis_retry_seconds,
     )
-    if opts.input and not streaming:
-        check_source(opts)
+    if run_plan.windowing == "fold" and opts.input:
         out = (
             p
             | "ReadEventRanges" >> ReadEventRanges(opts.input)
@@ -43,17 +120,18 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
     else:
         parsed = (
             p
-            | "ReadClickEvents" >> ReadClickEvents(opts, streaming)
+            | "ReadClickEvents" >> ReadClickEvents(opts, run_plan.streaming)
             | "ParseEvents" >> ParseEvents(opts.progress_every)
         )
         dead_letters = parsed.dead_letters
-        sessions = parsed.events | "Sessionize" >> Sessionize(
-            opts.gap_seconds,
-            opts.allowed_lateness_seconds,
-            opts.early_firing_seconds,
-            opts.bot_threshold,
-            bounded=not streaming,
-        )
+        # One step name for both: Flink keeps a job's state under its steps' names.
+        if run_plan.windowing == "fold":
+            sessions = parsed.events | "Sessionize" >> FoldSessions(opts.gap_seconds, opts.bot_threshold)
+        else:
+            lateness, early_firing = lateness_and_early_firing(opts, run_plan.streaming)
+            sessions = parsed.events | "Sessionize" >> SessionWindows(
+                opts.gap_seconds, lateness, early_firing, opts.bot_threshold
+            )
     dead_letters | "WriteDeadLetters" >> WriteDeadLettersToRedis(max_len=opts.deadletter_max_len, **redis_args)
     sessions | "WriteSessions" >> WriteSessionsToRedis(ttl_seconds=opts.ttl_seconds, **redis_args)
     # The transforms hold the secrets now. Runners log the options and show them in their UIs
@@ -63,6 +141,7 @@ def build(p: beam.Pipeline, options: PipelineOptions) -> None:
     shown.redis_url = redact(opts.redis_url)
     if opts.kafka_config:
         shown.kafka_config = [redact_pair(pair) for pair in opts.kafka_config]
+    return run_plan
 
 
 # Starting worker processes costs over a second; below this much input it is not won back.
@@ -116,12 +195,13 @@ def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
         p = beam.Pipeline(options=options)
         build(p, options)
         return p.run()
+    run_plan = plan(options)
     plan_workers(options)
     # `with` is what lets Beam start a jar's expansion service with a loopback Java worker.
-    with beam.Pipeline(options=options) as p:
+    with beam.Pipeline(runner=LocalRunner() if is_direct(options) else None, options=options) as p:
         build(p, options)
     opts = options.view_as(SpectatorOptions)
-    if opts.bootstrap_servers and not options.view_as(StandardOptions).streaming:
+    if opts.bootstrap_servers and not run_plan.streaming:
         config = kafka_config(opts.kafka_config, opts.kafka_config_file)
         commit_read_offsets(p.result, opts.bootstrap_servers, opts.consumer_group, config)
     return p.result

@@ -7,7 +7,9 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
-from spectator.store import DEFAULT_PREFIX
+from spectator.core.errors import UsageError
+from spectator.io.kafka.config import add_kafka_config_args
+from spectator.io.redis.store import DEFAULT_PREFIX
 
 
 def _number(kind: type, allow_zero: bool):
@@ -23,26 +25,12 @@ def _number(kind: type, allow_zero: bool):
     return check
 
 
+WINDOWINGS = ("auto", "sessions", "fold")
+DEFAULT_LATENESS_S = 3600.0
+DEFAULT_EARLY_FIRING_S = 10
+
 _positive = {kind: _number(kind, False) for kind in (int, float)}
 _non_negative = {kind: _number(kind, True) for kind in (int, float)}
-
-
-def add_kafka_config_args(parser) -> None:
-    parser.add_argument(
-        "--kafka_config",
-        "--kafka-config",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a Kafka client setting, by its Java name (security.protocol=SASL_SSL, sasl.jaas.config=...); "
-        "repeatable, over --kafka-config-file",
-    )
-    parser.add_argument(
-        "--kafka_config_file",
-        "--kafka-config-file",
-        action="append",
-        metavar="FILE",
-        help="a Java properties file of Kafka client settings (SASL, SSL), as Kafka's own tools take",
-    )
 
 
 class SpectatorOptions(PipelineOptions):
@@ -102,15 +90,25 @@ class SpectatorOptions(PipelineOptions):
             "--allowed_lateness_seconds",
             "--allowed-lateness-seconds",
             type=_non_negative[float],
-            default=3600.0,
-            help="How long after the watermark passes a session late events still update it.",
+            default=None,
+            help="Sessions windows: how long after the watermark passes a session late events still update it "
+            f"(default {DEFAULT_LATENESS_S:g}).",
         )
         parser.add_argument(
             "--early_firing_seconds",
             "--early-firing-seconds",
             type=_non_negative[int],
-            default=10,
-            help="Processing-time interval of early panes while a session is open (0: none).",
+            default=None,
+            help="Sessions windows: processing-time interval of early panes while a session is open "
+            f"(0: none; default {DEFAULT_EARLY_FIRING_S} on a streaming run, none on a bounded one).",
+        )
+        parser.add_argument(
+            "--windowing",
+            choices=WINDOWINGS,
+            default="auto",
+            help="sessions: Beam's Sessions windows with early, on-time and late panes; fold: a bounded run's "
+            "sessions by the gap rule without windows, one ON_TIME record each, faster; auto (default): fold "
+            "for a bounded run, sessions for a streaming one.",
         )
         parser.add_argument(
             "--bot_threshold",
@@ -223,16 +221,24 @@ class FlinkOptions(PipelineOptions):
         parser.add_argument("--state_backend_storage_path", default=None, help=argparse.SUPPRESS)
 
 
+def lateness_and_early_firing(opts: SpectatorOptions, streaming: bool) -> tuple[float, int]:
+    """The Sessions windows' allowed lateness and early-firing interval, defaults filled in.
+
+    A bounded run fires no early panes unless asked: they fire on the wall clock, which tells
+    nothing about a finished input's sessions.
+    """
+    lateness, early = opts.allowed_lateness_seconds, opts.early_firing_seconds
+    if early is None:
+        early = DEFAULT_EARLY_FIRING_S if streaming else 0
+    return (DEFAULT_LATENESS_S if lateness is None else lateness), early
+
+
 def is_dataflow(options: PipelineOptions) -> bool:
     return "dataflow" in str(options.view_as(StandardOptions).runner).lower()
 
 
 def is_flink(options: PipelineOptions) -> bool:
     return "flink" in str(options.view_as(StandardOptions).runner).lower()
-
-
-class UsageError(ValueError):
-    """A wrong flag or value, reported as one line."""
 
 
 def underscored(argv: list[str]) -> list[str]:

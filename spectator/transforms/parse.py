@@ -12,7 +12,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from spectator.model import BadEvent, DeadLetter, parse_event
+from spectator.core.model import BadEvent, DeadLetter, parse_event
 
 DEAD_LETTERS = "dead_letters"
 # A raw event and where it came from ("file.jsonl:12", "topic/partition@offset").

@@ -1,4 +1,5 @@
-"""Sessionize: ClickEvents -> one SessionRecord per fired pane of each user's session window."""
+"""ClickEvents -> SessionRecords, two ways: SessionWindows (Beam's Sessions windows, panes and
+lateness) for any input, and FoldSessions (the gap rule without windows) for a bounded one."""
 
 from __future__ import annotations
 
@@ -12,52 +13,17 @@ from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from spectator.core.model import PANE_NAMES, ClickEvent, SessionRecord, parse_fields
+from spectator.core.stats import Point, SessionStats, join_partials, point, precombine
 from spectator.io.files import LineRange, range_lines
-from spectator.model import PANE_NAMES, ClickEvent, SessionRecord, parse_fields
 from spectator.transforms.parse import DEAD_LETTERS, GLOBAL_WINDOWS, ParseDoFn
-from spectator.transforms.stats import Point, SessionStats, SessionStatsFn, merge, point, stats_of_sorted
+from spectator.transforms.stats import SessionStatsFn
 
-Partial = tuple[str, SessionStats]
 # A partial between the steps of a bounded input, its stats pickled as a plain tuple: Beam's coder
 # falls back to pickling each object, which took 0.2 s longer on a 200k replay.
 EncodedPartial = tuple[str, bytes]
 # Events one PreCombine holds before it emits their partials: it bounds a replay's memory.
 MAX_BUFFERED_EVENTS = 100_000
-
-
-def chains(times_ms: list[int], gap_ms: int) -> list[tuple[int, int]]:
-    """Split sorted times into runs where each step is strictly less than the gap: [(i, j), ...]."""
-    runs, begin = [], 0
-    for i in range(1, len(times_ms)):
-        if times_ms[i] - times_ms[i - 1] >= gap_ms:
-            runs.append((begin, i))
-            begin = i
-    if times_ms:
-        runs.append((begin, len(times_ms)))
-    return runs
-
-
-def precombine(user: str, points: list[Point], gap_ms: int, bot_threshold: int) -> Iterator[tuple[int, int, Partial]]:
-    """One user's points -> (first_ms, last_ms, (user, stats)) per chain of points less than the gap apart.
-
-    Sessions(gap) merges a chain's events into the window [first, last + gap), so that window,
-    given to the chain's stats, merges with the rest of the session exactly as its events would.
-    """
-    points = sorted(points)
-    for begin, end in chains([t for t, _, _ in points], gap_ms):
-        chain = points[begin:end]
-        yield chain[0][0], chain[-1][0], (user, stats_of_sorted(chain, bot_threshold))
-
-
-def join_partials(partials: list[SessionStats], gap_ms: int, bot_threshold: int) -> list[SessionStats]:
-    """All of one user's partial stats -> their sessions: partials less than the gap apart join."""
-    sessions: list[SessionStats] = []
-    for part in sorted(partials, key=lambda s: s.start_ms):
-        if sessions and part.start_ms - sessions[-1].end_ms < gap_ms:
-            merge(sessions[-1], part, bot_threshold)
-        else:
-            sessions.append(part)
-    return sessions
 
 
 class _PreCombineDoFn(beam.DoFn):
@@ -158,7 +124,7 @@ def to_record(user_id: str, stats: SessionStats, window_end_ms: int, pane: str, 
     )
 
 
-class _ToRecordDoFn(beam.DoFn):
+class ToRecordDoFn(beam.DoFn):
     def process(
         self,
         element: tuple[str, SessionStats],
@@ -201,7 +167,7 @@ class JoinSessions(beam.PTransform):
 
 class SessionizeRanges(beam.PTransform):
     """A bounded replay of files: LineRanges -> {"sessions": SessionRecords, "dead_letters": ...},
-    the same records as ParseEvents then Sessionize(bounded=True), in fewer steps."""
+    the same records as ParseEvents then FoldSessions, in fewer steps."""
 
     def __init__(self, gap_seconds: float, bot_threshold: int, progress_every: int = 0):
         super().__init__()
@@ -216,13 +182,32 @@ class SessionizeRanges(beam.PTransform):
         return {"sessions": sessions, DEAD_LETTERS: folded[DEAD_LETTERS]}
 
 
-class Sessionize(beam.PTransform):
-    """Sessions(gap) with early, on-time and late accumulating panes, as SessionRecords.
+class FoldSessions(beam.PTransform):
+    """A bounded input's sessions without windows: each user's events folded by the gap rule.
 
-    With `bounded`, for a finite input where every event is on time, each user's partials are
-    grouped once in the global window and joined by the same gap rule instead. The output is
-    the same (one ON_TIME pane per session), without the merging GroupByKey, whose per-window
-    trigger bookkeeping on the DirectRunner costs milliseconds a session.
+    Every event of a finished input is on time, so there is one ON_TIME pane a session, the same
+    records SessionWindows gives on that input, without the merging GroupByKey, whose per-window
+    trigger bookkeeping on the DirectRunner costs milliseconds a session. No lateness, no early
+    panes: they mean nothing here.
+    """
+
+    def __init__(self, gap_seconds: float, bot_threshold: int):
+        super().__init__()
+        self.gap_ms = round(gap_seconds * 1000)
+        self.bot_threshold = bot_threshold
+
+    def expand(self, events: beam.PCollection[ClickEvent]) -> beam.PCollection[SessionRecord]:
+        return (
+            events
+            | "PreCombine" >> beam.ParDo(_PreCombineDoFn(self.gap_ms, self.bot_threshold, windowed=False))
+            | "JoinSessions" >> JoinSessions(self.gap_ms, self.bot_threshold)
+        )
+
+
+class SessionWindows(beam.PTransform):
+    """Sessions(gap) windows with early, on-time and late accumulating panes, as SessionRecords.
+
+    The step names inside are part of a Flink savepoint (they name its operators' state): keep them.
     """
 
     def __init__(
@@ -231,10 +216,8 @@ class Sessionize(beam.PTransform):
         allowed_lateness_seconds: float,
         early_firing_seconds: int,
         bot_threshold: int,
-        bounded: bool = False,
     ):
         super().__init__()
-        self.bounded = bounded
         self.gap_seconds = gap_seconds
         self.allowed_lateness_seconds = allowed_lateness_seconds
         self.early_firing_seconds = early_firing_seconds
@@ -242,12 +225,6 @@ class Sessionize(beam.PTransform):
 
     def expand(self, events: beam.PCollection[ClickEvent]) -> beam.PCollection[SessionRecord]:
         gap_ms = round(self.gap_seconds * 1000)
-        if self.bounded:
-            return (
-                events
-                | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold, windowed=False))
-                | "JoinSessions" >> JoinSessions(gap_ms, self.bot_threshold)
-            )
         early = trigger.AfterProcessingTime(self.early_firing_seconds) if self.early_firing_seconds > 0 else None
         return (
             events
@@ -260,5 +237,5 @@ class Sessionize(beam.PTransform):
             )
             | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold, windowed=True))
             | "SessionStats" >> beam.CombinePerKey(SessionStatsFn(self.bot_threshold))
-            | "ToSessionRecord" >> beam.ParDo(_ToRecordDoFn())
+            | "ToSessionRecord" >> beam.ParDo(ToRecordDoFn())
         )

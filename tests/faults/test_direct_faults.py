@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from spectator.generate import generate
+from spectator.core.generate import generate
 from tests.faults.proxy import Proxy
 from tests.reference import reference_sessions
 from tests.streams import BOOTSTRAP, committed, new_topic, send, sessions, wait_until

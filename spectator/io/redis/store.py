@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.resources import files
 from urllib.parse import quote
 
 import redis
 
-from spectator.model import SessionRecord
+from spectator.core.model import SessionRecord
 
 DEFAULT_PREFIX = "spectator:"
 
@@ -71,6 +72,11 @@ class Keys:
     @property
     def jobs(self) -> str:
         return f"{self.prefix}jobs"
+
+
+def script(client: redis.Redis, name: str):
+    """One of this package's Lua scripts (upsert_session, add_deadletter), registered with the client."""
+    return client.register_script(files(__package__).joinpath(f"{name}.lua").read_text())
 
 
 def connect(url: str) -> redis.Redis:

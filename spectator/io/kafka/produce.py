@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 
 from kafka import KafkaProducer
 
-from spectator.kafka_admin import BOOTSTRAP_TIMEOUT_MS, BrokerUnavailable, connecting
-from spectator.kafka_config import python_client_args
-from spectator.model import BadEvent, parse_timestamp
+from spectator.core.model import BadEvent, parse_timestamp
+from spectator.io.kafka.admin import BOOTSTRAP_TIMEOUT_MS, BrokerUnavailable, connecting
+from spectator.io.kafka.config import python_client_args
 
 log = logging.getLogger(__name__)
 MALFORMED = [b"{not json", b'{"user_id": "x"}', b'{"user_id": "", "timestamp": 1}', b"[]", b"\xff\xfe"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from spectator.pipeline.options import UsageError
+from spectator.core.errors import UsageError
 
 # Set from their own flags. Auto-commit must stay off: a commit before the sessions are written
 # would lose them on a failure.
@@ -100,3 +100,21 @@ def _ssl_args(config: dict[str, str]) -> dict[str, object]:
     if config.get("ssl.endpoint.identification.algorithm", "https") == "":
         args["ssl_check_hostname"] = False
     return args
+
+
+def add_kafka_config_args(parser) -> None:
+    parser.add_argument(
+        "--kafka_config",
+        "--kafka-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a Kafka client setting, by its Java name (security.protocol=SASL_SSL, sasl.jaas.config=...); "
+        "repeatable, over --kafka-config-file",
+    )
+    parser.add_argument(
+        "--kafka_config_file",
+        "--kafka-config-file",
+        action="append",
+        metavar="FILE",
+        help="a Java properties file of Kafka client settings (SASL, SSL), as Kafka's own tools take",
+    )

@@ -11,7 +11,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from spectator.kafka_config import python_client_args
+from spectator.io.kafka.config import python_client_args
 
 BOOTSTRAP_TIMEOUT_MS = 10_000
 RETENTION_BYTES = 2**30  # a partition

@@ -7,15 +7,14 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from importlib.resources import files
 from typing import Any
 
 import apache_beam as beam
 import redis
 from apache_beam.metrics import Metrics
 
-from spectator.model import DeadLetter, SessionRecord
-from spectator.store import DEFAULT_PREFIX, Keys, connect, redact
+from spectator.core.model import DeadLetter, SessionRecord
+from spectator.io.redis.store import DEFAULT_PREFIX, Keys, connect, redact, script
 
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ReadOnlyError)
@@ -62,7 +61,7 @@ class _BatchingRedisDoFn(beam.DoFn):
 
     def setup(self) -> None:
         self.client = connect(self.redis_url)
-        self.script = self.client.register_script(files("spectator.io").joinpath(f"{self.script_name}.lua").read_text())
+        self.script = script(self.client, self.script_name)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"spectator-{self.script_name}")
         self.batch: list[Any] = []
         self.in_flight: tuple[list[Any], Future] | None = None

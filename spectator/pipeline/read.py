@@ -1,13 +1,14 @@
-"""ReadClickEvents: the one source transform; it picks file replay or Kafka from the options."""
+"""ReadClickEvents: the source the options name, a file replay or Kafka, as (origin, payload) pairs."""
 
 from __future__ import annotations
 
 import apache_beam as beam
 
+from spectator.core.errors import UsageError
 from spectator.io.files import ReadEventLines
-from spectator.io.kafka import ReadKafkaEvents
-from spectator.kafka_config import kafka_config
-from spectator.pipeline.options import SpectatorOptions, UsageError
+from spectator.io.kafka.config import kafka_config
+from spectator.io.kafka.read import ReadKafkaEvents
+from spectator.pipeline.options import SpectatorOptions
 
 DEFAULT_MAX_READ_TIME_S = 10
 
@@ -28,7 +29,6 @@ class ReadClickEvents(beam.PTransform):
 
     def __init__(self, opts: SpectatorOptions, streaming: bool):
         super().__init__()
-        check_source(opts)
         self.kafka_config = kafka_config(opts.kafka_config, opts.kafka_config_file)
         self.opts = opts
         self.streaming = streaming

@@ -25,7 +25,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.external import JavaJarExpansionService
 
-from spectator.kafka_config import python_client_args
+from spectator.io.kafka.config import python_client_args
 
 OFFSETS_NAMESPACE = "spectator.kafka_offsets"
 

@@ -1,0 +1,1 @@
+"""Kafka: client settings, admin, the producer, and the Beam read."""

@@ -1,0 +1,1 @@
+"""Redis: the session store, its Lua scripts, and the Beam writers."""
