@@ -44,7 +44,7 @@ from spectator.flink.rest import FlinkRest
 from spectator.io.kafka.admin import ensure_topic
 from spectator.io.kafka.produce import disorder, live, produce
 from spectator.io.redis.store import SessionStore
-from tests.reference import reference_sessions
+from tests.support.reference import reference_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 FLINK_RUN = ROOT / ".cache/run/flink"

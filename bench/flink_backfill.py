@@ -36,8 +36,8 @@ from spectator.flink.rest import FlinkRest
 from spectator.io.kafka.admin import ensure_topic
 from spectator.io.kafka.produce import disorder, produce
 from spectator.io.redis.store import SessionStore
-from tests.reference import reference_sessions
-from tests.streams import difference, sessions
+from tests.support.reference import reference_sessions
+from tests.support.streams import difference, sessions
 
 GAP_S = 1800
 STALL_S = 120

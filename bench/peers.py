@@ -68,7 +68,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -91,6 +90,7 @@ from spectator.io.kafka.admin import ensure_topic
 from spectator.io.kafka.produce import disorder, produce
 from spectator.io.redis.store import SessionStore
 from spectator.transforms.sessionize import to_record
+from tests.support.ports import free_ports
 
 GAP_S = 1800
 LATENESS_S = 3600
@@ -264,16 +264,6 @@ def terminate(procs: list[subprocess.Popen], sig=signal.SIGTERM, wait_s: float =
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def app_env() -> dict[str, str]:
