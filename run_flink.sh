@@ -33,6 +33,10 @@ redis=(--redis-url "$SPECTATOR_REDIS_URL" --key-prefix "$prefix")
 started=() job="" producer="" explorer=""
 cleanup() {
   trap - INT TERM EXIT
+  # After Ctrl-C on `./run_flink.sh | tee run.log` the pipe is gone: a write to it must neither kill
+  # this shell (SIGPIPE) nor end it (set -e) before the job is cancelled.
+  trap '' PIPE
+  set +e
   [ -n "$producer" ] && kill -- "-$producer" 2>/dev/null || true
   [ -n "$explorer" ] && kill "$explorer" 2>/dev/null || true
   if [ -n "$job" ]; then

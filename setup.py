@@ -2,6 +2,10 @@
 
 from setuptools import find_packages, setup
 
+BEAM_VERSION = "2.70.0"  # also the KafkaIO expansion service's and the Flink job server's (scripts/common.sh)
+EXPLORER = ["fastapi>=0.110", "uvicorn>=0.29"]
+DATAFLOW = [f"apache-beam[gcp]=={BEAM_VERSION}", "google-cloud-dataflow-client>=0.8"]
+
 setup(
     name="session-spectator",
     version="0.1.0",
@@ -13,20 +17,21 @@ setup(
     },
     python_requires=">=3.10",
     install_requires=[
-        "apache-beam==2.70.0",
+        f"apache-beam=={BEAM_VERSION}",
         "redis>=5,<8",
-        "hiredis>=3,<4",  # redis-py packs commands and parses replies with it: a third of the write time
-        "orjson>=3.9,<4",  # six times faster than json.loads; model.py keeps the standard parser's contract
+        "hiredis>=3,<4",  # redis-py packs commands and parses replies with it, faster (BENCHMARKS.md)
+        "orjson>=3.9,<4",  # faster than json (BENCHMARKS.md); model.py keeps the standard parser's contract
         "kafka-python>=3.0,<4",
-        "google-cloud-dataflow-client>=0.8",
-        "fastapi>=0.110",
-        "uvicorn>=0.29",
         "crcmod>=1.7",  # Beam warns at every import without it
     ],
+    # What the pipeline's workers run is above; Dataflow installs only that (--setup_file).
     extras_require={
-        "gcp": ["apache-beam[gcp]==2.70.0"],
+        "explorer": EXPLORER,  # spectator serve
+        "dataflow": DATAFLOW,  # spectator dataflow, and launching on Dataflow
+        "gcp": DATAFLOW,  # the old name of "dataflow"
         "test": [
-            "apache-beam[gcp]==2.70.0",
+            *EXPLORER,
+            *DATAFLOW,
             "pytest>=8",
             "ruff>=0.6",
             "import-linter==2.17",

@@ -6,6 +6,9 @@ RUN_DIR=$CACHE/run
 export SPECTATOR_REDIS_PORT=${SPECTATOR_REDIS_PORT:-6390}
 export SPECTATOR_REDIS_URL=${SPECTATOR_REDIS_URL:-redis://127.0.0.1:$SPECTATOR_REDIS_PORT/0}
 mkdir -p "$RUN_DIR"
+# Pinned once, in setup.py: the Python SDK, the KafkaIO expansion service and the Flink job server
+# must be the same Beam.
+BEAM_VERSION=$(sed -n 's/^BEAM_VERSION = "\([^"]*\)".*/\1/p' "$ROOT/setup.py")
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -33,3 +36,15 @@ stop_pid() {  # stop_pid PIDFILE [SECONDS]: TERM, then KILL after a grace period
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$pidfile"
 }
+
+sha() { cat "$@" | sha256sum | cut -c1-16; }
+
+with_lock() {  # with_lock NAME CMD...: one fetch, up or down of NAME at a time per cache
+  local lock=$CACHE/.$1.lock
+  shift
+  (
+    flock -w 900 9 || die "timed out waiting for $lock"
+    "$@"
+  ) 9>"$lock"
+}
+[ -n "$BEAM_VERSION" ] || die "no BEAM_VERSION in $ROOT/setup.py"

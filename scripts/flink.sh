@@ -44,7 +44,6 @@ source "$(dirname "$0")/common.sh"
 
 FLINK_VERSION=1.19.3          # apache-flink-libraries / apache-flink on PyPI, and the cluster
 FLINK_MINOR=${FLINK_VERSION%.*}
-BEAM_VERSION=2.70.0           # must equal the Python SDK's apache-beam version
 JOB_SERVICE_VERSION=2.65.0    # beam-runners-java-job-service: 2.70.0 is not served, 2.65.0 is
 
 FLINK_HOME=$CACHE/flink/$FLINK_VERSION
@@ -118,8 +117,6 @@ check_java() {
 }
 
 http_get() { curl -fsS --max-time 5 "$1" 2>/dev/null; }
-
-sha() { cat "$@" | sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------- assemble
 pip_download() {  # pip_download DEST ARGS...: download without installing
@@ -407,16 +404,9 @@ logs() {
   tail -n "$n" "$f"
 }
 
-with_lock() {  # one up/down at a time
-  mkdir -p "$FRUN"
-  exec 8>"$FRUN/.lock"
-  flock -w 300 8 || die "another scripts/flink.sh up/down holds $FRUN/.lock"
-  "$@"
-}
-
 case ${1:-status} in
-  up) with_lock up ;;
-  down) shift; with_lock down "$@" ;;
+  up) with_lock flink up ;;
+  down) shift; with_lock flink down "$@" ;;
   status) status ;;
   env) env_exports ;;
   logs) shift; logs "$@" ;;

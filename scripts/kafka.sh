@@ -24,16 +24,13 @@
 #   $CACHE/run/kafka/{data,logs,server.properties,kafka.pid}
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE=${SPECTATOR_CACHE:-$ROOT/.cache}
+source "$(dirname "$0")/common.sh"
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 
 # Kafka 3.9 is the last 3.x line: KRaft is production-ready, it runs on Java 17, and unlike 4.x its
 # broker still speaks every older client protocol (KafkaIO's usual kafka-clients 2.4.1, kafka-python).
 KAFKA_VERSION=3.9.2
-# Must equal the Python SDK's apache-beam version.
-BEAM_VERSION=2.70.0
 
 HOST=127.0.0.1
 PORT=${SPECTATOR_KAFKA_PORT:-9092}
@@ -56,11 +53,6 @@ PIDFILE=$RUN_DIR/kafka.pid
 PORTFILE=$RUN_DIR/kafka.port
 PROPS=$RUN_DIR/server.properties
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-
 port_owner() {  # best effort: who listens on port $1
   command -v ss >/dev/null || return 0
   ss -Hltnp "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -1
@@ -78,8 +70,6 @@ our_pid() {
   echo "$pid"
 }
 
-sha() { cat "$@" | sha256sum | cut -c1-16; }
-
 mvn_quiet() {  # mvn_quiet ARGS...: runs Maven, prints its output only when it fails
   command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
   local log
@@ -90,19 +80,6 @@ mvn_quiet() {  # mvn_quiet ARGS...: runs Maven, prints its output only when it f
     die "mvn $* failed"
   fi
   rm -f "$log"
-}
-
-with_lock() {  # with_lock NAME CMD...: one fetch (or one up/down) at a time per cache
-  local lock=$CACHE/.$1.lock
-  shift
-  if command -v flock >/dev/null; then
-    (
-      flock -w 900 9 || die "timed out waiting for $lock"
-      "$@"
-    ) 9>"$lock"
-  else
-    "$@"
-  fi
 }
 
 fetch_kafka() {

@@ -12,12 +12,12 @@ from collections import Counter
 
 import redis
 
-from spectator.core.errors import UsageError
+from spectator.core.errors import ServiceError, UsageError, extra_missing
 from spectator.core.generate import generate, write_jsonl
 from spectator.core.model import PANE_NAMES
 from spectator.core.text import iso, table
-from spectator.dataflow.cli import add_dataflow_parser, run_dataflow
-from spectator.flink.cli import add_flink_parser, run_flink
+from spectator.dataflow.commands import add_dataflow_parser, run_dataflow
+from spectator.flink.commands import add_flink_parser, run_flink
 from spectator.flink.late import late_data
 from spectator.io.kafka.config import add_kafka_config_args
 from spectator.io.redis.store import DEFAULT_PREFIX, SessionStore, connect, redact
@@ -58,7 +58,7 @@ def summary_text(store: SessionStore, top: int = 5) -> str:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    # Beam is slow to import (about 2 s): only `run` loads it; the read commands never do.
+    # Beam is slow to import: only `run` loads it; the read commands never do.
     from spectator.pipeline.options import (
         FlinkOptions,
         SpectatorOptions,
@@ -258,7 +258,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from spectator.explorer import serve  # FastAPI and uvicorn load only for `serve`
+    try:
+        from spectator.explorer import serve  # FastAPI and uvicorn load only for `serve`
+    except ImportError as e:
+        raise extra_missing("explorer", e) from None
 
     serve(args.redis_url, args.key_prefix, args.host, args.port, args.token)
     return 0
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ConnectionError, redis.RedisError, OSError) as e:
+    except (ConnectionError, redis.RedisError, OSError, ServiceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -124,8 +124,9 @@ def _json_object(payload: str | bytes | None) -> dict:
         raise BadEvent("empty", "the record has no value")
     if len(payload) > MAX_EVENT_BYTES:
         raise BadEvent("too_large", f"the event has {len(payload):,} bytes; at most {MAX_EVENT_BYTES:,} are accepted")
-    # orjson is six times faster but not the same parser: it refuses NaN and lone surrogates, and
-    # reads integers past 64 bits as floats. There the standard parser decides: the contract is its.
+    # orjson is faster (BENCHMARKS.md, "Figures behind the code") but not the same parser: it
+    # refuses NaN and lone surrogates, and reads integers past 64 bits as floats. There the
+    # standard parser decides: the contract is its.
     raw = payload if isinstance(payload, bytes) else payload.encode(errors="surrogatepass")
     try:
         obj = orjson.loads(raw)
@@ -217,8 +218,8 @@ class SessionRecord:
         return json.dumps(self._fields(), ensure_ascii=False, sort_keys=True)
 
     def to_stored_json(self) -> bytes:
-        """The form Redis holds: the same object as to_json, compact, made by orjson (four times
-        faster: 0.03 s against 0.11 s for 23,000 records; one is made for every pane written)."""
+        """The form Redis holds: the same object as to_json, compact, made by orjson (faster, and
+        one is made for every pane written: BENCHMARKS.md, "Figures behind the code")."""
         return orjson.dumps(self._fields(), option=orjson.OPT_SORT_KEYS)
 
     @classmethod

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from spectator.core.errors import UsageError
+from spectator.core.errors import UsageError, extra_missing
 from spectator.core.text import table
 
 if TYPE_CHECKING:  # the client pulls in the Google Cloud libraries, which only these commands need
     from google.cloud import dataflow_v1beta3 as df
 
-    from spectator.dataflow.client import DataflowJobs
+    from spectator.dataflow.jobs import DataflowJobs
 
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
 REGION_ENV = "SPECTATOR_DATAFLOW_REGION"
@@ -117,15 +116,13 @@ def run_dataflow(args: argparse.Namespace) -> int:
         names = [k for k, _ in args.param]
         if len(names) != len(set(names)):
             raise UsageError(f"{command}: a --param is given twice: {sorted({n for n in names if names.count(n) > 1})}")
-    from spectator.dataflow.client import DataflowError, DataflowJobs
-
-    jobs = DataflowJobs(args.project, args.region, api_endpoint=args.endpoint, retry_seconds=args.retry_seconds)
     try:
-        with jobs:
-            print(COMMANDS[args.dataflow_command](jobs, args))
-    except DataflowError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        from spectator.dataflow.jobs import DataflowJobs
+    except ImportError as e:
+        raise extra_missing("dataflow", e) from None
+
+    with DataflowJobs(args.project, args.region, api_endpoint=args.endpoint, retry_seconds=args.retry_seconds) as jobs:
+        print(COMMANDS[args.dataflow_command](jobs, args))
     return 0
 
 

@@ -19,6 +19,8 @@ from google.auth import exceptions as auth_errors
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import dataflow_v1beta3 as df
 
+from spectator.core.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://dataflow.googleapis.com"
@@ -28,7 +30,7 @@ TRANSIENT = (api.TooManyRequests, api.ServiceUnavailable, requests.exceptions.Co
 MESSAGES_SCANNED = 2000  # bounds the paging of a long-running job's log when only the newest few are shown
 
 
-class DataflowError(Exception):
+class DataflowError(ServiceError):
     """A failed Dataflow call, as one line a person can act on."""
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 
@@ -22,9 +21,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    # Run as a file, Python puts this folder first on sys.path, where cli.py and client.py would shadow
-    # any top-level modules of those names.
-    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-        sys.path.pop(0)
+    # Run as a file, Python puts this folder first on sys.path: no module here is named like a
+    # top-level one (no cli.py, no client.py), so nothing is shadowed.
     logging.basicConfig(level=logging.INFO)
     main(sys.argv[1:])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import time
 
 from spectator.core.text import iso, table
-from spectator.flink.rest import FlinkError, FlinkRest
+from spectator.flink.rest import FlinkRest
 
 DEFAULT_MASTER = "127.0.0.1:8081"
 
@@ -49,12 +48,7 @@ def add_flink_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def run_flink(args: argparse.Namespace) -> int:
-    rest = FlinkRest(args.flink_master)
-    try:
-        print(COMMANDS[args.flink_command](rest, args))
-    except FlinkError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    print(COMMANDS[args.flink_command](FlinkRest(args.flink_master), args))
     return 0
 
 

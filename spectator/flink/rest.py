@@ -9,6 +9,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+from spectator.core.errors import ServiceError
+
 ACTIVE_STATES = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "CANCELLING", "FAILING", "RECONCILING"}
 
 
@@ -16,7 +18,7 @@ class FlinkUnavailable(ConnectionError):
     """The cluster does not answer; one line for the user."""
 
 
-class FlinkError(RuntimeError):
+class FlinkError(ServiceError):
     """The cluster answered with an error (unknown job, failed savepoint, ...)."""
 
 

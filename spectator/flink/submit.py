@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_MS = 10_000
 # Bundles sent to the Python workers: Beam's default of 1,000 elements holds about one event per
 # user, so the per-bundle fold (transforms/sessionize.py) saves little; a bundle also ends after
-# 1 s. Measured on 2 cores: 15k events/s at 1,000, 19k at 10,000 (bench/flink_stream.py).
+# 1 s. Throughput at each: BENCHMARKS.md, "Figures behind the code" (bench/flink_stream.py).
 DEFAULT_BUNDLE_SIZE = 10_000
 # Key groups of the job's state: the most subtasks it can ever run at. Fixed by its first checkpoint,
 # so it is set explicitly (Flink would derive it from the first parallelism). Flink's own floor.

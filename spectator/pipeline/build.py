@@ -176,8 +176,8 @@ def _fewer_malloc_arenas() -> None:
     """Two malloc arenas a process, for this one and the workers it starts.
 
     glibc gives each thread that allocates an arena of its own, and the gRPC threads that carry
-    a replay's data between the processes leave memory resident in theirs. A 1M-event replay on
-    two workers peaked at 980-1,030 MB with glibc's default (8 a core) and 870-975 MB with two.
+    a replay's data between the processes leave memory resident in theirs (a replay's peak memory
+    with each: BENCHMARKS.md, "Figures behind the code").
     """
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     try:

@@ -63,9 +63,10 @@ class SpectatorOptions(PipelineOptions):
         parser.add_argument(
             "--expansion_service",
             "--expansion-service",
-            default=os.environ.get("SPECTATOR_EXPANSION_SERVICE"),
-            help="KafkaIO expansion service: host:port of a running one, or its jar "
-            "(scripts/kafka.sh jar). Default: $SPECTATOR_EXPANSION_SERVICE, else Beam's own.",
+            default=None,
+            help="KafkaIO expansion service: host:port of a running one, or its jar (scripts/kafka.sh jar). "
+            'Default: $SPECTATOR_EXPANSION_SERVICE, else $SPECTATOR_EXPANSION_JAR (eval "$(scripts/kafka.sh env)"), '
+            "else Beam's own, which it downloads; on Flink, $SPECTATOR_FLINK_EXPANSION_SERVICE.",
         )
         parser.add_argument(
             "--redis_url",
@@ -231,6 +232,12 @@ def lateness_and_early_firing(opts: SpectatorOptions, streaming: bool) -> tuple[
     if early is None:
         early = DEFAULT_EARLY_FIRING_S if streaming else 0
     return (DEFAULT_LATENESS_S if lateness is None else lateness), early
+
+
+def expansion_service(opts: SpectatorOptions) -> str | None:
+    """The KafkaIO expansion service of a DirectRunner or Dataflow run (Flink's is set in flink/submit.py)."""
+    env = os.environ.get("SPECTATOR_EXPANSION_SERVICE") or os.environ.get("SPECTATOR_EXPANSION_JAR")
+    return opts.expansion_service or env or None
 
 
 def is_dataflow(options: PipelineOptions) -> bool:

@@ -8,7 +8,7 @@ from spectator.core.errors import UsageError
 from spectator.io.files import ReadEventLines
 from spectator.io.kafka.config import kafka_config
 from spectator.io.kafka.read import ReadKafkaEvents
-from spectator.pipeline.options import SpectatorOptions
+from spectator.pipeline.options import SpectatorOptions, expansion_service
 
 DEFAULT_MAX_READ_TIME_S = 10
 
@@ -46,7 +46,7 @@ class ReadClickEvents(beam.PTransform):
             opts.consumer_group,
             streaming=self.streaming,
             config=self.kafka_config,
-            expansion_service=opts.expansion_service,
+            expansion_service=expansion_service(opts),
             max_num_records=opts.max_records,
             max_read_time=max_read_time,
         )

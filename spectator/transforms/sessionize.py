@@ -20,7 +20,7 @@ from spectator.transforms.parse import DEAD_LETTERS, GLOBAL_WINDOWS, ParseDoFn
 from spectator.transforms.stats import SessionStatsFn
 
 # A partial between the steps of a bounded input, its stats pickled as a plain tuple: Beam's coder
-# falls back to pickling each object, which took 0.2 s longer on a 200k replay.
+# falls back to pickling each object, which is slower (BENCHMARKS.md, "Figures behind the code").
 EncodedPartial = tuple[str, bytes]
 # Events one PreCombine holds before it emits their partials: it bounds a replay's memory.
 MAX_BUFFERED_EVENTS = 100_000
@@ -80,8 +80,8 @@ class _ParseAndPreCombineDoFn(beam.DoFn):
         self.fold = _PreCombineDoFn(gap_ms, bot_threshold, windowed=False)
 
     def setup(self) -> None:
-        # Beam's modules leave about 170k objects for the collector, and each full collection walks
-        # them all (0.1 s); a replay allocates enough for several. A one-shot batch worker keeps
+        # Beam's modules leave many objects for the collector, and each full collection walks them
+        # all; a replay allocates enough for several. A one-shot batch worker keeps
         # them for its whole life, so they leave the collector's walks.
         gc.freeze()
 

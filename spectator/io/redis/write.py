@@ -13,7 +13,7 @@ import apache_beam as beam
 import redis
 from apache_beam.metrics import Metrics
 
-from spectator.core.model import DeadLetter, SessionRecord
+from spectator.core.model import SessionRecord
 from spectator.io.redis.store import DEFAULT_PREFIX, Keys, connect, redact, script
 
 log = logging.getLogger(__name__)
@@ -163,37 +163,34 @@ class _AddDeadLettersDoFn(_BatchingRedisDoFn):
         return pipe.execute()
 
 
-class WriteSessionsToRedis(beam.PTransform):
+class _WriteToRedis(beam.PTransform):
+    """One of the writer DoFns above as a step of its own; `dofn` holds the connection settings."""
+
+    step = ""
+
+    def __init__(self, dofn: beam.DoFn):
+        super().__init__()
+        self.dofn = dofn
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return pcoll | self.step >> beam.ParDo(self.dofn)
+
+
+class WriteSessionsToRedis(_WriteToRedis):
     """Merge-safe upsert of every SessionRecord pane (see upsert_session.lua)."""
 
-    def __init__(
-        self,
-        redis_url: str,
-        prefix: str = DEFAULT_PREFIX,
-        batch_size: int = 500,
-        retry_seconds: float = 60.0,
-        ttl_seconds: int = 0,
-    ):
-        super().__init__()
-        self.dofn = _UpsertSessionsDoFn(redis_url, prefix, batch_size, retry_seconds, ttl_seconds)
+    step = "UpsertSessions"
 
-    def expand(self, records: beam.PCollection[SessionRecord]) -> beam.PCollection:
-        return records | "UpsertSessions" >> beam.ParDo(self.dofn)
+    def __init__(self, redis_url: str, prefix: str = DEFAULT_PREFIX, batch_size: int = 500,
+                 retry_seconds: float = 60.0, ttl_seconds: int = 0):  # fmt: skip
+        super().__init__(_UpsertSessionsDoFn(redis_url, prefix, batch_size, retry_seconds, ttl_seconds))
 
 
-class WriteDeadLettersToRedis(beam.PTransform):
+class WriteDeadLettersToRedis(_WriteToRedis):
     """Appends dead letters to a capped Redis stream, once each, and counts them."""
 
-    def __init__(
-        self,
-        redis_url: str,
-        prefix: str = DEFAULT_PREFIX,
-        batch_size: int = 500,
-        retry_seconds: float = 60.0,
-        max_len: int = 100_000,
-    ):
-        super().__init__()
-        self.dofn = _AddDeadLettersDoFn(redis_url, prefix, batch_size, retry_seconds, max_len)
+    step = "AddDeadLetters"
 
-    def expand(self, dead: beam.PCollection[DeadLetter]) -> beam.PCollection:
-        return dead | "AddDeadLetters" >> beam.ParDo(self.dofn)
+    def __init__(self, redis_url: str, prefix: str = DEFAULT_PREFIX, batch_size: int = 500,
+                 retry_seconds: float = 60.0, max_len: int = 100_000):  # fmt: skip
+        super().__init__(_AddDeadLettersDoFn(redis_url, prefix, batch_size, retry_seconds, max_len))
