@@ -19,7 +19,7 @@ and then sends what piled up at once (a catch-up). The faults, in a seeded order
   kafka         kill -9 of the Kafka broker, started again 5 s later
 
 Recovery: from the fault until the job runs again with a new completed checkpoint. Each fault
-waits for the previous one's recovery. tests/faults/test_chaos.py runs 3 minutes of it in CI.
+waits for the previous one's recovery. tests/integration/flink/test_chaos.py runs 3 minutes of it in CI.
 """
 
 from __future__ import annotations

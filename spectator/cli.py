@@ -311,7 +311,12 @@ def parser() -> Parser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--gap-seconds", type=float, default=1800)
     gen.add_argument("--output", "-o", default="/dev/stdout")
-    prod.add_argument("--bootstrap-servers", default=os.environ.get("SPECTATOR_KAFKA", "127.0.0.1:9092"))
+    prod.add_argument(
+        "--bootstrap-servers",
+        # What `eval "$(scripts/kafka.sh env)"` exports; SPECTATOR_KAFKA is this flag's older variable.
+        default=os.environ.get("SPECTATOR_KAFKA_BOOTSTRAP") or os.environ.get("SPECTATOR_KAFKA", "127.0.0.1:9092"),
+        help="default: $SPECTATOR_KAFKA_BOOTSTRAP or %(default)s",
+    )
     prod.add_argument("--topic", default="clicks")
     add_kafka_config_args(prod)
     prod.add_argument("--partitions", type=int, default=4, help="when the topic has to be created")

@@ -1,7 +1,7 @@
 r"""The pipeline: read, parse, sessionize, write to Redis; and run(options).
 
-    ReadClickEvents -> ParseEvents -> SessionWindows -> WriteSessions      (any run; always streaming)
-                              \--> WriteDeadLetters    \ or FoldSessions  (a bounded run, by default)
+    ReadClickEvents -> ParseEvents -> Sessionize -> WriteSessions
+                                  \-> WriteDeadLetters
 
 Sessions are made one of two ways (--windowing):
 - sessions: Beam's Sessions(gap) windows with early, on-time and late accumulating panes and
@@ -65,14 +65,14 @@ def plan(options: PipelineOptions) -> Plan:
             "--early-firing-seconds: the DirectRunner reads Kafka bounded on the FnApiRunner, which fires no "
             "processing-time panes; leave it out, or run --streaming on the FlinkRunner"
         )
-    for reason, flags in _ignored_flags(options, windowing).items():
+    for reason, flags in _ignored_flags(options, windowing, streaming).items():
         given = [flag for flag, value in flags if value is not None and value is not False]
         if given:
             raise UsageError(f"{', '.join(given)}: this run would ignore it ({reason})")
     return Plan(streaming, windowing)
 
 
-def _ignored_flags(options: PipelineOptions, windowing: str) -> dict[str, list[tuple[str, object]]]:
+def _ignored_flags(options: PipelineOptions, windowing: str, streaming: bool) -> dict[str, list[tuple[str, object]]]:
     """Flags this run would not read, by the reason why, with their values (None or False: not given)."""
     opts = options.view_as(SpectatorOptions)
     flink = options.view_as(FlinkOptions)
@@ -87,6 +87,10 @@ def _ignored_flags(options: PipelineOptions, windowing: str) -> dict[str, list[t
         ignored["a file is read whole"] = [
             ("--max-read-time-seconds", opts.max_read_time_seconds),
             ("--max-records", opts.max_records),
+        ]
+    if not (opts.input and is_direct(options) and not streaming):
+        ignored["only a bounded DirectRunner replay of files runs worker processes"] = [
+            ("--workers", opts.workers or None)
         ]
     if not is_flink(options):
         ignored["it is a FlinkRunner setting"] = [

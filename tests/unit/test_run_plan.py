@@ -36,6 +36,8 @@ def test_auto_keeps_the_fold_for_bounded_runs_and_windows_for_streaming_ones(fla
         ([*KAFKA, "--checkpointing-interval", "1000"], "it is a FlinkRunner setting"),
         (["--input", "f.jsonl", "--windowing", "sessions", "--state-backend", "rocksdb"], "FlinkRunner setting"),
         (["--input", "f.jsonl", "--windowing", "sideways"], "invalid choice: 'sideways'"),
+        ([*KAFKA, "--workers", "2"], "only a bounded DirectRunner replay of files runs worker processes"),
+        (["--input", "f.jsonl", "--streaming", "--workers", "2"], "--workers: this run would ignore it"),
     ],
 )
 def test_a_flag_the_run_would_ignore_is_refused_in_one_line(flags, message):

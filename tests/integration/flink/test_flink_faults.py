@@ -2,8 +2,8 @@
 events, one fault a third of the way in, and at the end the Redis export equal to the reference for
 the whole stream, with the leaderboard and totals equal to the sums over the stored sessions.
 
-Each case runs on its own, e.g. `pytest tests/faults -k redis -s` (-s prints its figures, which
-docs/reliability.md records)."""
+Each case runs on its own, e.g. `pytest tests/integration/flink/test_flink_faults.py -k redis -s`
+(-s prints its figures, which docs/reliability.md records)."""
 
 from __future__ import annotations
 
