@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         return run_on_flink(options)
     if is_dataflow(options):
         check_dataflow_options(options)
-        result = run(options)
+        result = run(options, run_plan)
         print(f"submitted Dataflow job {result.job_id()}; follow it with: spectator dataflow status {result.job_id()}")
         return 0
     if opts.bootstrap_servers:
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             raise UsageError(f"topic(s) {', '.join(missing)} do not exist at {opts.bootstrap_servers}")
     store = open_store(argparse.Namespace(redis_url=opts.redis_url, key_prefix=opts.key_prefix))
     started = time.monotonic()
-    result = run(options)
+    result = run(options, run_plan)
     counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
     seconds = time.monotonic() - started
     parsed = counters.get("events_parsed", 0)

@@ -105,9 +105,9 @@ def _ignored_flags(options: PipelineOptions, windowing: str, streaming: bool) ->
     return ignored
 
 
-def build(p: beam.Pipeline, options: PipelineOptions) -> Plan:
+def build(p: beam.Pipeline, options: PipelineOptions, run_plan: Plan | None = None) -> Plan:
     opts = options.view_as(SpectatorOptions)
-    run_plan = plan(options)
+    run_plan = run_plan or plan(options)
     redis_args = dict(
         redis_url=opts.redis_url,
         prefix=opts.key_prefix,
@@ -190,20 +190,20 @@ def _fewer_malloc_arenas() -> None:
         pass
 
 
-def run(options: PipelineOptions) -> beam.runners.runner.PipelineResult:
+def run(options: PipelineOptions, run_plan: Plan | None = None) -> beam.runners.runner.PipelineResult:
     """Build and run the pipeline until it finishes; on Dataflow, submit it and return.
 
-    After a bounded Kafka read succeeds, the offsets it read are committed (see io/kafka.py).
+    After a bounded Kafka read succeeds, the offsets it read are committed (see io/kafka/read.py).
     """
     if is_dataflow(options):
         p = beam.Pipeline(options=options)
-        build(p, options)
+        build(p, options, run_plan)
         return p.run()
-    run_plan = plan(options)
+    run_plan = run_plan or plan(options)
     plan_workers(options)
     # `with` is what lets Beam start a jar's expansion service with a loopback Java worker.
     with beam.Pipeline(runner=LocalRunner() if is_direct(options) else None, options=options) as p:
-        build(p, options)
+        build(p, options, run_plan)
     opts = options.view_as(SpectatorOptions)
     if opts.bootstrap_servers and not run_plan.streaming:
         config = kafka_config(opts.kafka_config, opts.kafka_config_file)
