@@ -42,6 +42,7 @@ sha() { cat "$@" | sha256sum | cut -c1-16; }
 with_lock() {  # with_lock NAME CMD...: one fetch, up or down of NAME at a time per cache
   local lock=$CACHE/.$1.lock
   shift
+  command -v flock >/dev/null || { "$@"; return; }  # util-linux's flock; without it, no lock
   (
     flock -w 900 9 || die "timed out waiting for $lock"
     "$@"

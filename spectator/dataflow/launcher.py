@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 
@@ -21,7 +22,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    # Run as a file, Python puts this folder first on sys.path: no module here is named like a
-    # top-level one (no cli.py, no client.py), so nothing is shadowed.
+    # Run as a file, Python puts this folder first on sys.path, where validate.py (say) would shadow
+    # a top-level module of that name for every import after this one.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path.pop(0)
     logging.basicConfig(level=logging.INFO)
     main(sys.argv[1:])

@@ -59,20 +59,27 @@ def plan(options: PipelineOptions) -> Plan:
         windowing = "sessions" if streaming else "fold"
     if windowing == "fold" and streaming:
         raise UsageError("--windowing fold needs a bounded run: a streaming run's sessions are windows (sessions)")
+    if opts.bootstrap_servers and streaming and is_direct(options):
+        raise UsageError(
+            "--streaming: the DirectRunner reads Kafka bounded only (its streaming mode runs no cross-language "
+            "transform, and ReadFromKafka is one); leave --streaming out, or use --runner FlinkRunner"
+        )
     early_panes = windowing == "sessions" and lateness_and_early_firing(opts, streaming)[1] > 0
-    if early_panes and opts.bootstrap_servers and not streaming and is_direct(options):
+    if early_panes and opts.bootstrap_servers and is_direct(options):
         raise UsageError(
             "--early-firing-seconds: the DirectRunner reads Kafka bounded on the FnApiRunner, which fires no "
             "processing-time panes; leave it out, or run --streaming on the FlinkRunner"
         )
-    for reason, flags in _ignored_flags(options, windowing, streaming).items():
+    for reason, flags in _ignored_flags(options, windowing, streaming, early_panes).items():
         given = [flag for flag, value in flags if value is not None and value is not False]
         if given:
             raise UsageError(f"{', '.join(given)}: this run would ignore it ({reason})")
     return Plan(streaming, windowing)
 
 
-def _ignored_flags(options: PipelineOptions, windowing: str, streaming: bool) -> dict[str, list[tuple[str, object]]]:
+def _ignored_flags(
+    options: PipelineOptions, windowing: str, streaming: bool, early_panes: bool
+) -> dict[str, list[tuple[str, object]]]:
     """Flags this run would not read, by the reason why, with their values (None or False: not given)."""
     opts = options.view_as(SpectatorOptions)
     flink = options.view_as(FlinkOptions)
@@ -88,8 +95,9 @@ def _ignored_flags(options: PipelineOptions, windowing: str, streaming: bool) ->
             ("--max-read-time-seconds", opts.max_read_time_seconds),
             ("--max-records", opts.max_records),
         ]
-    if not (opts.input and is_direct(options) and not streaming):
-        ignored["only a bounded DirectRunner replay of files runs worker processes"] = [
+    # Early panes need the BundleBasedDirectRunner (pipeline/engine.py), which runs no worker processes.
+    if not (opts.input and is_direct(options) and not streaming and not early_panes):
+        ignored["only a bounded DirectRunner replay of files without early panes runs worker processes"] = [
             ("--workers", opts.workers or None)
         ]
     if not is_flink(options):

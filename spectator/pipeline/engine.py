@@ -59,11 +59,6 @@ def engine_of(pipeline: Pipeline) -> str:
 class LocalRunner(PipelineRunner):
     """The DirectRunner's engines without its detour through Prism."""
 
-    def is_fnapi_compatible(self) -> bool:
-        # As the DirectRunner: the pipeline reaches run_pipeline as built, its transforms' types
-        # intact, not rebuilt from its proto first, where engine_of could no longer see them.
-        return BundleBasedDirectRunner.is_fnapi_compatible()
-
     def run_pipeline(self, pipeline: Pipeline, options: PipelineOptions) -> PipelineResult:
         if engine_of(pipeline) == BUNDLE_BASED:
             # Only its streaming mode has a clock for processing-time triggers; a bounded input ends all the same.
@@ -81,6 +76,10 @@ def engine_name(result: PipelineResult) -> str:
     return FN_API if "fn_api_runner" in module else BUNDLE_BASED if "direct" in module else type(result).__name__
 
 
+DIRECT_NAMES = {"direct", "switchingdirect", "testdirect", "bundlebaseddirect"}
+
+
 def is_direct(options: PipelineOptions) -> bool:
+    """--runner as Beam reads it: DirectRunner, direct, TestDirectRunner, a dotted path, or none."""
     runner = options.view_as(StandardOptions).runner
-    return runner is None or str(runner).split(".")[-1] in ("DirectRunner", "SwitchingDirectRunner")
+    return runner is None or str(runner).split(".")[-1].lower().removesuffix("runner") in DIRECT_NAMES

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    StandardOptions,
+    TestOptions,
+    _BeamArgumentParser,
+)
 
 from spectator.core.errors import UsageError
 from spectator.io.kafka.config import add_kafka_config_args
@@ -65,8 +70,9 @@ class SpectatorOptions(PipelineOptions):
             "--expansion-service",
             default=None,
             help="KafkaIO expansion service: host:port of a running one, or its jar (scripts/kafka.sh jar). "
-            'Default: $SPECTATOR_EXPANSION_SERVICE, else $SPECTATOR_EXPANSION_JAR (eval "$(scripts/kafka.sh env)"), '
-            "else Beam's own, which it downloads; on Flink, $SPECTATOR_FLINK_EXPANSION_SERVICE.",
+            "Default: $SPECTATOR_EXPANSION_SERVICE, else (but for a submitted Dataflow job) $SPECTATOR_EXPANSION_JAR "
+            '(eval "$(scripts/kafka.sh env)"), else Beam\'s own, which it downloads; on Flink, '
+            "$SPECTATOR_FLINK_EXPANSION_SERVICE.",
         )
         parser.add_argument(
             "--redis_url",
@@ -235,9 +241,18 @@ def lateness_and_early_firing(opts: SpectatorOptions, streaming: bool) -> tuple[
 
 
 def expansion_service(opts: SpectatorOptions) -> str | None:
-    """The KafkaIO expansion service of a DirectRunner or Dataflow run (Flink's is set in flink/submit.py)."""
-    env = os.environ.get("SPECTATOR_EXPANSION_SERVICE") or os.environ.get("SPECTATOR_EXPANSION_JAR")
-    return opts.expansion_service or env or None
+    """The KafkaIO expansion service of a DirectRunner or Dataflow run (Flink's is set in flink/submit.py).
+
+    $SPECTATOR_EXPANSION_JAR (scripts/kafka.sh env) serves a local run and a Dataflow dry run only:
+    a submitted Dataflow job stages the expansion service's jar for its Java workers, and that jar
+    is a thin launcher whose classes lie beside it, on this machine.
+    """
+    chosen = opts.expansion_service or os.environ.get("SPECTATOR_EXPANSION_SERVICE")
+    if chosen:
+        return chosen
+    if is_dataflow(opts) and not opts.view_as(TestOptions).dry_run:
+        return None
+    return os.environ.get("SPECTATOR_EXPANSION_JAR") or None
 
 
 def is_dataflow(options: PipelineOptions) -> bool:

@@ -1,4 +1,4 @@
-"""Hostile input (tests/hostile.py): every item is parsed or dead-lettered with its own reason, nothing
+"""Hostile input (tests/support/hostile.py): every item is parsed or dead-lettered with its own reason, nothing
 crashes, and the counts add up: through parsing alone, a file replay, Kafka on the DirectRunner and
 Kafka on Flink."""
 
