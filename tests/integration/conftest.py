@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import redis
 
 from spectator.flink.rest import FlinkRest
 from spectator.io.redis.store import SessionStore
-from tests.support.redis import REDIS_URL
+from tests.support.redis import flushed_database
 from tests.support.streams import MASTER, cancel_active, flink_up
 
 
 @pytest.fixture
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
     """A clean database of the real Redis; an unreachable Redis is an error, never a skip."""
-    url = REDIS_URL.rsplit("/", 1)[0] + "/1"
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as e:
-        pytest.fail(f"Redis at {url} is not running; start it with scripts/services.sh up redis ({e})")
-    yield url
-    client.flushdb()
-    client.close()
+    with flushed_database() as url:
+        yield url
 
 
 @pytest.fixture

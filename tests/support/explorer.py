@@ -9,8 +9,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-import redis
 import uvicorn
 
 from spectator.cli import main
@@ -18,7 +16,7 @@ from spectator.core.generate import generate
 from spectator.explorer import create_app
 from spectator.io.redis.store import DEFAULT_PREFIX
 from tests.support.data import ODD_IDS
-from tests.support.redis import REDIS_URL
+from tests.support.redis import flushed_database
 
 # Beyond ODD_IDS: ids that only a careful URL scheme keeps whole.
 EXTRA_IDS = [".", "..", "a/b", "a/sessions/1", "/lead", "trail/", "100%", "%2F", "x#y?z=1&w", "a+b", "sp ace/../x"]
@@ -28,7 +26,6 @@ PATH_SAFE = [u for u in USERS if u not in (".", "..")]
 T0 = 1_767_225_600_000
 BAD_LINES = ["{not json", '{"user_id": "x"}', '{"user_id": "x", "timestamp": 1, "extra": true}']
 PAGER, PAGER_SESSIONS = "pager", 120
-TEST_DB_URL = REDIS_URL.rsplit("/", 1)[0] + "/1"  # the database conftest's redis_url fixture uses
 
 
 def expected_sessions(user: str) -> int:
@@ -54,22 +51,6 @@ def replay(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     argv = ["run", "--input", str(path), "--redis-url", redis_url, "--gap-seconds", "60", "--key-prefix", prefix]
     assert main(argv) == 0
-
-
-@contextmanager
-def flushed_database() -> Iterator[str]:
-    """Database 1, flushed, for a whole module: one replay serves every test in it."""
-    url = TEST_DB_URL
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as e:
-        pytest.fail(f"Redis at {url} is not running; start it with scripts/services.sh up redis ({e})")
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
 
 
 @contextmanager

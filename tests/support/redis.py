@@ -6,15 +6,20 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import apache_beam as beam
+import pytest
+import redis
 
 from spectator.cli import main
 from spectator.io.redis.write import WriteSessionsToRedis
 from tests.support.pipelines import local_pipeline
 
 REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
+# The database the integration tests use, flushed before and after each user of it.
+TEST_DB_URL = REDIS_URL.rsplit("/", 1)[0] + "/1"
 
 
 @contextmanager
@@ -48,3 +53,18 @@ def export(redis_url, capsys):
     capsys.readouterr()
     assert main(["export", "--redis-url", redis_url]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@contextmanager
+def flushed_database() -> Iterator[str]:
+    """TEST_DB_URL, empty, for as long as the block runs; an unreachable Redis fails, never skips."""
+    client = redis.Redis.from_url(TEST_DB_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as e:
+        pytest.fail(f"Redis at {TEST_DB_URL} is not running; start it with scripts/services.sh up redis ({e})")
+    try:
+        yield TEST_DB_URL
+    finally:
+        client.flushdb()
+        client.close()

@@ -26,7 +26,6 @@ from tests.support.explorer import (
     PAGER_SESSIONS,
     PATH_SAFE,
     T0,
-    TEST_DB_URL,
     USERS,
     closed_port,
     expected_sessions,
@@ -34,6 +33,7 @@ from tests.support.explorer import (
     replayed_database,
     running_server,
 )
+from tests.support.redis import TEST_DB_URL
 
 
 @pytest.fixture(scope="module")
