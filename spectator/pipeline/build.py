@@ -27,11 +27,12 @@ from spectator.io.kafka.config import kafka_config, redact_pair
 from spectator.io.kafka.read import commit_read_offsets
 from spectator.io.redis.store import redact
 from spectator.io.redis.write import WriteDeadLettersToRedis, WriteSessionsToRedis
-from spectator.pipeline.engine import LocalRunner, is_direct
+from spectator.pipeline.engine import LocalRunner
 from spectator.pipeline.options import (
     FlinkOptions,
     SpectatorOptions,
     is_dataflow,
+    is_direct,
     is_flink,
     lateness_and_early_firing,
 )

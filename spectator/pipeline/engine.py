@@ -74,12 +74,3 @@ def engine_name(result: PipelineResult) -> str:
     """The engine that ran a local pipeline, told by its result's type."""
     module = type(result).__module__
     return FN_API if "fn_api_runner" in module else BUNDLE_BASED if "direct" in module else type(result).__name__
-
-
-DIRECT_NAMES = {"direct", "switchingdirect", "testdirect", "bundlebaseddirect"}
-
-
-def is_direct(options: PipelineOptions) -> bool:
-    """--runner as Beam reads it: DirectRunner, direct, TestDirectRunner, a dotted path, or none."""
-    runner = options.view_as(StandardOptions).runner
-    return runner is None or str(runner).split(".")[-1].lower().removesuffix("runner") in DIRECT_NAMES

@@ -259,6 +259,15 @@ def is_dataflow(options: PipelineOptions) -> bool:
     return "dataflow" in str(options.view_as(StandardOptions).runner).lower()
 
 
+DIRECT_NAMES = {"direct", "switchingdirect", "testdirect", "bundlebaseddirect"}
+
+
+def is_direct(options: PipelineOptions) -> bool:
+    """--runner as Beam reads it: DirectRunner, direct, TestDirectRunner, a dotted path, or none."""
+    runner = options.view_as(StandardOptions).runner
+    return runner is None or str(runner).split(".")[-1].lower().removesuffix("runner") in DIRECT_NAMES
+
+
 def is_flink(options: PipelineOptions) -> bool:
     return "flink" in str(options.view_as(StandardOptions).runner).lower()
 
