@@ -35,10 +35,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import redis
 
+from services import FlinkCluster, KafkaBroker, RedisServer
 from spectator.core.generate import generate
 from spectator.flink.rest import FlinkRest
 from spectator.io.kafka.admin import ensure_topic
@@ -46,8 +46,6 @@ from spectator.io.kafka.produce import disorder, live, produce
 from spectator.io.redis.store import SessionStore
 from tests.support.reference import reference_sessions
 
-ROOT = Path(__file__).resolve().parent.parent
-FLINK_RUN = ROOT / ".cache/run/flink"
 FAULTS = ("taskmanager", "workers", "jobmanager", "redis", "kafka")
 GAP_S = 3  # the generator's 60 s gaps, 20 times faster
 SPEEDUP = 20
@@ -134,27 +132,22 @@ class Chaos:
 
     # ------------------------------------------------------------------ the faults
     def inject(self, fault: str, rest: FlinkRest) -> None:
-        if fault == "taskmanager":
-            os.kill(_pid(FLINK_RUN / "taskmanager.pid"), signal.SIGKILL)
+        if fault in ("taskmanager", "workers", "jobmanager"):
+            flink = FlinkCluster()
+            os.killpg(flink.process(fault).pid(), signal.SIGKILL)  # with the worker pool's SDK workers
             time.sleep(3)
-            _script("flink.sh", "up")
-        elif fault == "workers":
-            os.killpg(_pid(FLINK_RUN / "workers.pid"), signal.SIGKILL)
-            time.sleep(3)
-            _script("flink.sh", "up")
-        elif fault == "jobmanager":
-            os.killpg(_pid(FLINK_RUN / "jobmanager.pid"), signal.SIGKILL)
-            time.sleep(3)
-            _script("flink.sh", "up")
-            self.submit()
+            flink.up()
+            if fault == "jobmanager":
+                self.submit()
         elif fault == "redis":
-            _script("services.sh", "down", "redis")
+            RedisServer().down()
             time.sleep(20)
-            _script("services.sh", "up", "redis")
+            RedisServer().up()
         elif fault == "kafka":
-            os.kill(_pid(ROOT / ".cache/run/kafka/kafka.pid"), signal.SIGKILL)
+            broker = KafkaBroker()
+            os.killpg(broker.process.pid(), signal.SIGKILL)
             time.sleep(5)
-            _script("kafka.sh", "up")
+            broker.up()
 
     def run(self) -> dict:
         """Runs the stream and the faults, checks Redis, and cancels the job, whatever happened."""
@@ -222,14 +215,6 @@ class Chaos:
             "late_dropped": int(rest.job_metrics(job).get("late_elements_dropped", 0)),
             "faults": rows,
         }
-
-
-def _pid(path: Path) -> int:
-    return int(path.read_text().strip())
-
-
-def _script(name: str, *args: str) -> None:
-    subprocess.run([ROOT / "scripts" / name, *args], check=True, capture_output=True)
 
 
 def _wait(check, timeout_s: float, what: str) -> None:

@@ -35,6 +35,7 @@ from apache_beam.transforms import trigger, window
 from bench.common import PaneWrites, live_stream
 from bench.kafka_replay import plain
 from bench.naive import add_event
+from services import FlinkCluster
 from spectator.core.generate import generate
 from spectator.core.stats import SessionStats, merge
 from spectator.flink import submit
@@ -229,9 +230,9 @@ def latency(redis_url: str, rate: float, seconds: float, partitions: int, early_
 def taskmanager_memory(rest: FlinkRest) -> dict:
     """Heap and metaspace the TaskManager uses: after a full GC (jcmd) when it runs on this
     machine, else as its REST metrics last reported them."""
-    pidfile = os.environ.get("SPECTATOR_FLINK_TASKMANAGER_PIDFILE")
-    if pidfile and os.path.exists(pidfile):
-        pid = open(pidfile).read().strip()
+    taskmanager = FlinkCluster().process("taskmanager").pid()
+    if taskmanager:
+        pid = str(taskmanager)
         subprocess.run(["jcmd", pid, "GC.run"], capture_output=True, check=True)
         info = subprocess.run(["jcmd", pid, "GC.heap_info"], capture_output=True, text=True, check=True).stdout
         heap = re.search(r"heap\s+total \d+K, used (\d+)K", info)

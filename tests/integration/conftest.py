@@ -1,21 +1,49 @@
-"""Shared fixtures. Integration tests use the real Redis that run_tests.sh starts."""
+"""Shared fixtures: the real Redis, Kafka and Flink, started through services/ when a test first
+needs one (tests/integration/kafka and flink ask for theirs in their own conftest)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import redis
 
-from spectator.flink.rest import FlinkRest
-from spectator.io.redis.store import SessionStore
-from tests.support.redis import flushed_database
-from tests.support.streams import MASTER, cancel_active, flink_up
+from services import FlinkCluster, KafkaBroker, RedisServer, environment
+
+# What `eval "$(scripts/services.sh env redis kafka flink)"` would export, unless it was: the options
+# and the support modules below read these.
+for _name, _value in environment().items():
+    os.environ.setdefault(_name, _value)
+
+from spectator.flink.rest import FlinkRest  # noqa: E402
+from spectator.io.redis.store import SessionStore  # noqa: E402
+from tests.support.redis import flushed_database  # noqa: E402
+from tests.support.services import running  # noqa: E402
+from tests.support.streams import MASTER, cancel_active, flink_up  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_service() -> Iterator[RedisServer]:
+    with running(RedisServer()) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def kafka_service() -> Iterator[KafkaBroker]:
+    with running(KafkaBroker()) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def flink_service() -> Iterator[FlinkCluster]:
+    with running(FlinkCluster()) as service:
+        yield service
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A clean database of the real Redis; an unreachable Redis is an error, never a skip."""
+def redis_url(redis_service) -> Iterator[str]:
+    """A clean database of the real Redis."""
     with flushed_database() as url:
         yield url
 
@@ -26,14 +54,10 @@ def store(redis_url: str) -> SessionStore:
 
 
 @pytest.fixture
-def rest():
-    """The REST client of the cluster run_tests.sh started; afterwards, no job of ours runs and any
-    piece a test stopped runs again."""
+def rest(flink_service):
+    """The REST client of the cluster; afterwards, no job of ours runs and any piece a test stopped
+    runs again."""
     client = FlinkRest(MASTER)
-    try:
-        client.overview()
-    except ConnectionError as e:
-        pytest.fail(f"no Flink cluster at {MASTER}; start it with scripts/services.sh up flink ({e})")
     yield client
     flink_up()
     cancel_active(client)

@@ -9,12 +9,11 @@ import re
 from collections import Counter
 
 from spectator.cli import main
-from spectator.flink.rest import FlinkRest
 from spectator.io.kafka.produce import produce
 from tests.support import hostile
 from tests.support.data import ODD_IDS, rec
 from tests.support.redis import write
-from tests.support.streams import BOOTSTRAP, MASTER, cancel_active, flink_run, new_topic, wait_for, wait_until
+from tests.support.streams import BOOTSTRAP, cancel_active, flink_run, new_topic, wait_for, wait_until
 
 JAR = os.environ.get("SPECTATOR_EXPANSION_JAR", "")
 
@@ -45,7 +44,7 @@ def test_file_replay(tmp_path, redis_url, store, capsys):
         assert len(dead_letter["payload"]) < 20_000  # a 10 MB payload is kept as its start
 
 
-def test_kafka_on_the_direct_runner(redis_url, store, capsys):
+def test_kafka_on_the_direct_runner(kafka_service, redis_url, store, capsys):
     items = hostile.for_kafka()
     topic = new_topic(partitions=1)
     assert produce(BOOTSTRAP, topic, [("k", i.payload, None) for i in items]) == len(items)
@@ -59,8 +58,7 @@ def test_kafka_on_the_direct_runner(redis_url, store, capsys):
     assert Counter(r.user_id for r in store.all_sessions()) == Counter(i.user_id for i in items if i.user_id)
 
 
-def test_kafka_on_flink(redis_url, store, capsys):
-    rest = FlinkRest(MASTER)
+def test_kafka_on_flink(kafka_service, rest, redis_url, store, capsys):
     items = hostile.for_kafka()
     topic = new_topic(partitions=1)
     try:

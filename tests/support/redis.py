@@ -2,10 +2,6 @@
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +9,7 @@ import apache_beam as beam
 import pytest
 import redis
 
+from services import RedisServer
 from spectator.cli import main
 from spectator.io.redis.write import WriteSessionsToRedis
 from tests.support.pipelines import local_pipeline
@@ -26,22 +23,12 @@ TEST_DB_URL = REDIS_URL.rsplit("/", 1)[0] + "/1"
 def redis_server(tmp_path, port: int, *flags):
     """A throwaway real redis-server on loopback with extra flags, listening on `port` (plain or
     TLS, as the flags say) before the block runs."""
-    server = [shutil.which("redis-server"), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path), *flags]
-    proc = subprocess.Popen(server, stdout=subprocess.DEVNULL)
+    server = RedisServer(port, home=tmp_path, flags=flags)
+    server.up()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"redis-server {' '.join(flags)} exited with {proc.returncode}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"redis-server did not listen on {port} within 30 s"
-                time.sleep(0.05)
         yield
     finally:
-        proc.terminate()
-        proc.wait()
+        server.down()
 
 
 def write(redis_url, records, prefix="spectator:", **kwargs):
@@ -62,7 +49,7 @@ def flushed_database() -> Iterator[str]:
     try:
         client.flushdb()
     except redis.ConnectionError as e:
-        pytest.fail(f"Redis at {TEST_DB_URL} is not running; start it with scripts/services.sh up redis ({e})")
+        pytest.fail(f"Redis at {TEST_DB_URL} is not running; the redis_service fixture starts it ({e})")
     try:
         yield TEST_DB_URL
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from services import FlinkCluster
 from spectator.cli import main
 from spectator.core.generate import generate
 from spectator.core.model import parse_timestamp
@@ -31,7 +31,7 @@ STREAM_ARGS = ("--gap-seconds", str(STREAM_GAP_S), "--allowed-lateness-seconds",
 
 
 def flink_up() -> None:
-    subprocess.run([ROOT / "scripts/flink.sh", "up"], check=True, capture_output=True)
+    FlinkCluster().up()
 
 
 def group_name() -> str:

@@ -9,44 +9,46 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
-from pathlib import Path
 
 import redis
 
+from services import FlinkCluster, KafkaBroker, RedisServer
 from tests.support.proxy import Proxy
-from tests.support.streams import ROOT, STREAM_ARGS, flink_run, flink_up, stream_with_fault, wait_until
-
-FLINK_RUN = ROOT / ".cache/run/flink"
+from tests.support.streams import STREAM_ARGS, flink_run, flink_up, stream_with_fault, wait_until
 
 
-def pid_of(pidfile: str | Path) -> int:
-    return int(Path(pidfile).read_text())
+def kill(piece: str, cluster: FlinkCluster | None = None) -> None:
+    """kill -9 one piece of the cluster, with every process of its group (the worker pool's SDK
+    workers, the start-up shells of Flink's scripts)."""
+    cluster = cluster or FlinkCluster()
+    pid = cluster.process(piece).pid()
+    assert pid, f"the Flink {piece} is not running"
+    os.killpg(pid, signal.SIGKILL)
 
 
 def test_redis_stopped_for_30s(rest, redis_url, store, capsys):
     def stop_redis(job, topic, group):
         # The project's Redis runs with AOF on: what it acknowledged survives the stop.
-        subprocess.run([ROOT / "scripts/services.sh", "down", "redis"], check=True, capture_output=True)
+        RedisServer().down()
         time.sleep(30)
-        subprocess.run([ROOT / "scripts/services.sh", "up", "redis"], check=True, capture_output=True)
+        RedisServer().up()
 
     print("redis stopped 30 s:", stream_with_fault(rest, store, capsys, redis_url, stop_redis))
 
 
 def test_kafka_broker_restarted(rest, redis_url, store, capsys):
     def restart_kafka(job, topic, group):
-        subprocess.run([ROOT / "scripts/kafka.sh", "down"], check=True, capture_output=True)
+        KafkaBroker().down()
         time.sleep(5)
-        subprocess.run([ROOT / "scripts/kafka.sh", "up"], check=True, capture_output=True)
+        KafkaBroker().up()
 
     print("kafka restarted:", stream_with_fault(rest, store, capsys, redis_url, restart_kafka))
 
 
 def test_taskmanager_killed(rest, redis_url, store, capsys):
     def kill_taskmanager(job, topic, group):
-        os.kill(pid_of(os.environ["SPECTATOR_FLINK_TASKMANAGER_PIDFILE"]), signal.SIGKILL)
+        kill("taskmanager")
         wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "Flink to notice the lost TaskManager")
         time.sleep(3)
         flink_up()  # what a supervisor would do: start the TaskManager again
@@ -55,14 +57,14 @@ def test_taskmanager_killed(rest, redis_url, store, capsys):
 
 
 def test_one_of_two_taskmanagers_killed(rest, redis_url, store, capsys):
-    two = {**os.environ, "SPECTATOR_FLINK_TASKMANAGERS": "2"}
-    subprocess.run([ROOT / "scripts/flink.sh", "up"], env=two, check=True, capture_output=True)
+    two = FlinkCluster(taskmanagers=2)
+    two.up()
 
     def kill_one(job, topic, group):
         spread = {s["taskmanager-id"] for v in rest.job(job)["vertices"]
                   for s in rest.get(f"/jobs/{job}/vertices/{v['id']}")["subtasks"]}  # fmt: skip
         assert len(spread) == 2, f"the job's subtasks run on {spread}, not on both TaskManagers"
-        os.kill(pid_of(FLINK_RUN / "taskmanager-2.pid"), signal.SIGKILL)
+        kill("taskmanager-2", two)
         wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "Flink to notice the lost TaskManager")
         # Not started again: the job restarts from its checkpoint on the TaskManager that is left.
 
@@ -70,12 +72,12 @@ def test_one_of_two_taskmanagers_killed(rest, redis_url, store, capsys):
         figures = stream_with_fault(rest, store, capsys, redis_url, kill_one, "--parallelism", "4", partitions=4)
         print("one of two taskmanagers kill -9 (parallelism 4):", figures)
     finally:
-        subprocess.run([ROOT / "scripts/flink.sh", "down", "taskmanager-2"], check=True, capture_output=True)
+        two.down("taskmanager-2")
 
 
 def test_python_worker_pool_killed(rest, redis_url, store, capsys):
     def kill_workers(job, topic, group):
-        os.killpg(pid_of(FLINK_RUN / "workers.pid"), signal.SIGKILL)  # the pool and its SDK workers
+        kill("workers")  # the pool and its SDK workers
         wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "the job to fail over")
         time.sleep(3)
         flink_up()
@@ -85,7 +87,7 @@ def test_python_worker_pool_killed(rest, redis_url, store, capsys):
 
 def test_jobmanager_restarted_and_job_resumed(rest, redis_url, store, capsys):
     def restart_jobmanager(job, topic, group):
-        os.killpg(pid_of(FLINK_RUN / "jobmanager.pid"), signal.SIGKILL)
+        kill("jobmanager")
         time.sleep(3)
         flink_up()  # a new JobManager knows no jobs: the job is submitted again, and resumes from
         flink_run(capsys, topic, redis_url, group, *STREAM_ARGS)  # its folder of checkpoints

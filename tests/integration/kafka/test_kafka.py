@@ -1,4 +1,4 @@
-"""Kafka end to end: a real broker and the real KafkaIO expansion service, both started by run_tests.sh."""
+"""Kafka end to end: a real broker and the real KafkaIO expansion service, both started by the kafka_service fixture."""
 
 import json
 import os
@@ -23,14 +23,8 @@ JAR = os.environ.get("SPECTATOR_EXPANSION_JAR", "")
 
 
 @pytest.fixture(scope="module")
-def broker():
-    try:
-        KafkaAdminClient(bootstrap_servers=BOOTSTRAP, bootstrap_timeout_ms=5000).close()
-    except Exception as e:
-        pytest.fail(f"no Kafka broker at {BOOTSTRAP}; start it with scripts/services.sh up kafka ({e})")
-    if not os.path.exists(JAR):
-        pytest.fail(f'no expansion service jar at {JAR!r}; eval "$(scripts/kafka.sh env)"')
-    return BOOTSTRAP
+def broker(kafka_service):
+    return kafka_service.bootstrap
 
 
 def produce_file(tmp_path, topic, lines):

@@ -1,10 +1,10 @@
 """The `spectator` command against the real Redis: its outputs, and a Redis that comes, goes, or wants TLS."""
 
 import json
-import subprocess
 import threading
 import time
 
+from services import RedisServer
 from spectator.cli import main
 from spectator.io.redis.write import _UpsertSessionsDoFn
 from tests.support.cli import one_line_error
@@ -55,13 +55,11 @@ def test_writes_wait_for_redis_to_come_back(tmp_path):
     fn.setup()
     fn.start_bundle()
     fn.process(rec(1, 2, 2))
-    server = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
-    proc = None
+    server = RedisServer(port, home=tmp_path)
 
     def start_later():
-        nonlocal proc
         time.sleep(1.0)
-        proc = subprocess.Popen(server, stdout=subprocess.DEVNULL)
+        server.up()
 
     thread = threading.Thread(target=start_later)
     thread.start()
@@ -71,8 +69,7 @@ def test_writes_wait_for_redis_to_come_back(tmp_path):
     finally:
         thread.join()
         fn.teardown()
-        proc.terminate()
-        proc.wait()
+        server.down()
 
 
 def write_one(url):

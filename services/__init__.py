@@ -1,0 +1,22 @@
+"""The local services the project runs on loopback: Redis, Kafka and Flink. `python3 -m services`
+(or `scripts/services.sh`) starts, stops and reports them; the tests' session fixtures use the same
+classes. Each service's folder holds its build files next to its code."""
+
+from __future__ import annotations
+
+from services.flink.cluster import FlinkCluster
+from services.kafka.broker import KafkaBroker
+from services.redis import RedisServer
+
+__all__ = ["SERVICES", "FlinkCluster", "KafkaBroker", "RedisServer", "environment"]
+
+SERVICES = {"redis": RedisServer, "kafka": KafkaBroker, "flink": FlinkCluster}
+
+
+def environment(*names: str) -> dict[str, str]:
+    """What `eval "$(scripts/services.sh env NAME...)"` exports: the addresses, jars and files the
+    options and the tests read. Fetches nothing."""
+    env: dict[str, str] = {}
+    for name in names or SERVICES:
+        env.update(SERVICES[name]().env())
+    return env
