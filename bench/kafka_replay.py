@@ -25,8 +25,8 @@ from spectator.core.model import BadEvent, parse_event
 from spectator.core.stats import chains
 from spectator.io.kafka.admin import ensure_topic
 from spectator.io.kafka.produce import disorder, produce
+from spectator.io.redis.calls import upsert_args
 from spectator.io.redis.store import Keys, script
-from spectator.io.redis.write import upsert_args
 from spectator.transforms.sessionize import to_record
 
 GAP_S = 1800

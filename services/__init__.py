@@ -7,10 +7,11 @@ from __future__ import annotations
 from services.flink.cluster import FlinkCluster
 from services.kafka.broker import KafkaBroker
 from services.redis import RedisServer
+from services.redis_cluster import RedisCluster
 
-__all__ = ["SERVICES", "FlinkCluster", "KafkaBroker", "RedisServer", "environment"]
+__all__ = ["SERVICES", "FlinkCluster", "KafkaBroker", "RedisCluster", "RedisServer", "environment"]
 
-SERVICES = {"redis": RedisServer, "kafka": KafkaBroker, "flink": FlinkCluster}
+SERVICES = {"redis": RedisServer, "redis-cluster": RedisCluster, "kafka": KafkaBroker, "flink": FlinkCluster}
 
 
 def environment(*names: str) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """python3 -m services: the local services on 127.0.0.1, stopping only what these scripts started.
 
-  up|down|status [redis] [kafka] [flink]   default: redis and kafka; Flink (a JobManager, a
-                                           TaskManager, Beam's job server, the KafkaIO expansion
-                                           service and the Python worker pool) when named
-  env [redis] [kafka] [flink]              shell exports for other scripts: eval "$(... env)"
-  redis up|down|status|env
+  up|down|status [redis] [redis-cluster] [kafka] [flink]
+        default: redis and kafka; a Redis Cluster (3 masters, 3 replicas) and Flink (a JobManager,
+        a TaskManager, Beam's job server, the KafkaIO expansion service and the Python worker pool)
+        when named
+  env [redis] [redis-cluster] [kafka] [flink]   shell exports for other scripts: eval "$(... env)"
+  redis|redis-cluster up|down|status|env
   kafka up|down|status|env|reset|fetch|jar|logs [N]
   flink up|down [PIECE...]|status|env|logs [PIECE] [N]|jar|assemble
 
@@ -30,7 +31,8 @@ ACTIONS = ("up", "down", "status", "env")
 def all_services(action: str, names: list[str]) -> None:
     unknown = sorted(set(names) - set(SERVICES))
     if unknown:
-        raise SystemExit(f"usage: python3 -m services {'|'.join(ACTIONS)} [redis] [kafka] [flink] (not {unknown[0]!r})")
+        names_usage = " ".join(f"[{name}]" for name in SERVICES)
+        raise SystemExit(f"usage: python3 -m services {'|'.join(ACTIONS)} {names_usage} (not {unknown[0]!r})")
     names = names or ["redis", "kafka"]
     if action == "env":
         if "kafka" in names:
@@ -51,6 +53,7 @@ def one_service(name: str, args: list[str]) -> None:
     action, rest = (args[0], args[1:]) if args else ("status", [])
     commands: dict[str, Callable[[], object]] = {
         "redis": {},
+        "redis-cluster": {},
         "kafka": {
             "reset": lambda: KafkaBroker().reset(),
             "fetch": lambda: (fetch_kafka(), fetch_expansion_service()),

@@ -20,7 +20,8 @@ from spectator.dataflow.commands import add_dataflow_parser, run_dataflow
 from spectator.flink.commands import add_flink_parser, run_flink
 from spectator.flink.late import late_data
 from spectator.io.kafka.config import add_kafka_config_args
-from spectator.io.redis.store import DEFAULT_PREFIX, SessionStore, connect, redact
+from spectator.io.redis.migrate import migrate
+from spectator.io.redis.store import DEFAULT_PREFIX, SessionStore, connect, is_cluster, redact
 
 DEFAULT_REDIS_URL = os.environ.get("SPECTATOR_REDIS_URL", "redis://127.0.0.1:6390/0")
 
@@ -223,6 +224,18 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    source = open_store(args)
+    target = open_store(argparse.Namespace(redis_url=args.to_url, key_prefix=args.key_prefix)).client
+    moved = migrate(source, target, args.batch_size, args.redis_min_replicas)
+    layout = "a Redis Cluster" if is_cluster(target) else "a single Redis"
+    print(
+        f"migrated {moved.sessions:,} sessions of {moved.users:,} users ({moved.written:,} new there) and "
+        f"{moved.deadletters:,} dead letters from {redact(args.redis_url)} to {redact(args.to_url)} ({layout})"
+    )
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     events = generate(args.users, seed=args.seed, gap_s=args.gap_seconds)
     count = write_jsonl(args.output, events)
@@ -283,6 +296,7 @@ def parser() -> Parser:
         ("recent", "show the latest session writes (EARLY, ON_TIME, LATE panes) as they happen"),
         ("summary", "show totals over every stored session"),
         ("deadletters", "show the events the pipeline rejected"),
+        ("migrate", "copy every session and dead letter into another Redis, in its layout (say, a cluster)"),
         ("serve", "serve the session explorer: a web page and a read-only JSON API"),
     ]:
         p = sub.add_parser(name, help=text)
@@ -298,6 +312,12 @@ def parser() -> Parser:
         help="the job's gap: users this close to the newest event count as active",
     )
     sub.choices["deadletters"].add_argument("-n", type=int, default=20, help="how many, newest first")
+    migrating = sub.choices["migrate"]
+    migrating.add_argument("--to-url", required=True, help="the Redis (any node of a cluster) to copy into")
+    migrating.add_argument("--batch-size", type=int, default=500, help="sessions a round trip")
+    migrating.add_argument(
+        "--redis-min-replicas", type=int, default=None, help="as for `run`: replicas that must hold each batch"
+    )
     sub.choices["serve"].add_argument("--host", default="127.0.0.1", help="default: %(default)s (loopback only)")
     sub.choices["serve"].add_argument("--port", type=int, default=8000)
     sub.choices["serve"].add_argument(
@@ -348,6 +368,7 @@ COMMANDS = {
     "summary": cmd_summary,
     "recent": cmd_recent,
     "deadletters": cmd_deadletters,
+    "migrate": cmd_migrate,
     "generate": cmd_generate,
     "produce": cmd_produce,
     "serve": cmd_serve,

@@ -38,8 +38,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bench.naive import add_event
 from spectator.core.model import BadEvent, ClickEvent, SessionRecord, parse_event
 from spectator.core.stats import SessionStats, merge
+from spectator.io.redis.calls import upsert_args
 from spectator.io.redis.store import Keys, script
-from spectator.io.redis.write import upsert_args
 from spectator.transforms.sessionize import to_record
 
 BOOTSTRAP = os.environ.get("PEERS_BOOTSTRAP", "127.0.0.1:9092")

@@ -26,8 +26,8 @@ from quixstreams.sinks import BatchingSink, SinkBatch
 
 from bench.naive import stats_of
 from spectator.core.model import BadEvent, ClickEvent, parse_event
+from spectator.io.redis.calls import upsert_args
 from spectator.io.redis.store import Keys, script
-from spectator.io.redis.write import upsert_args
 from spectator.transforms.sessionize import to_record
 
 log = logging.getLogger(__name__)

@@ -105,17 +105,20 @@ class KafkaBroker:
         )
         (self.home / "log4j.properties").write_text(LOG4J.format(logs=self.logs))
 
-    def format_storage(self) -> None:
+    def format_storage(self, cluster_id: str = "") -> None:
+        """Formats the data folder once, for a new cluster id (random unless given)."""
         if (self.data / "meta.properties").exists():
             return
-        made = subprocess.run(
-            self.java_command("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True
-        )
-        cluster_id = made.stdout.strip().splitlines()[-1] if made.stdout.strip() else ""
-        if made.returncode or not cluster_id:
-            raise ServiceError(f"kafka-storage random-uuid failed: {made.stderr.strip()[-500:]}")
+        if not cluster_id:
+            made = subprocess.run(
+                self.java_command("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True
+            )
+            cluster_id = made.stdout.strip().splitlines()[-1] if made.stdout.strip() else ""
+            if made.returncode or not cluster_id:
+                raise ServiceError(f"kafka-storage random-uuid failed: {made.stderr.strip()[-500:]}")
         say(f"formatting Kafka storage in {self.data} (cluster id {cluster_id})")
-        fmt = ["format", "--ignore-formatted", "-t", cluster_id, "-c", self.properties]
+        # One word: a random id may start with "-", which the tool would take for an option.
+        fmt = ["format", "--ignore-formatted", f"--cluster-id={cluster_id}", "-c", self.properties]
         done = subprocess.run(self.java_command("kafka.tools.StorageTool", *fmt), capture_output=True, text=True)
         if done.returncode:
             raise ServiceError(f"kafka-storage format failed: {(done.stdout + done.stderr).strip()[-1500:]}")

@@ -135,5 +135,5 @@ def summary(store: Store) -> schemas.Summary:
 def deadletters(store: Store, limit: Limit = 20) -> schemas.DeadLetters:
     """The newest rejected events, and how many there were in all."""
     letters = [schemas.DeadLetter(**d) for d in store.deadletters(limit)]
-    retained = store.client.xlen(store.keys.deadletters)
+    retained = store.deadletters_retained()
     return schemas.DeadLetters(total=store.deadletter_total(), retained=retained, letters=letters)

@@ -1,13 +1,14 @@
 """Reads the explorer needs beyond SessionStore, each with a fixed bound on the work it does.
 
-Nothing here lists keys: users come from the `users` index, and every key is built by Keys,
-which percent-encodes the user id.
+Nothing here lists keys: users come from the `users` index (merged over a cluster's slot groups),
+and every key is built by Keys, which percent-encodes the user id.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import islice
 
 from spectator.io.redis.store import SessionStore
 
@@ -36,7 +37,7 @@ class DurationSample:
 
 class ExplorerStore(SessionStore):
     def has_user(self, user_id: str) -> bool:
-        return self.client.zscore(self.keys.users, user_id) is not None
+        return self.last_end(user_id) is not None
 
     def search_users(self, prefix: str, limit: int) -> UserSearch:
         """Users whose id starts with `prefix`, most recently active first.
@@ -45,25 +46,22 @@ class ExplorerStore(SessionStore):
         walked in chunks, at most SEARCH_MAX_SCANNED members. An exact id is found at any size.
         """
         found: list[tuple[str, int]] = []
-        exact = self.client.zscore(self.keys.users, prefix) if prefix else None
+        exact = self.last_end(prefix) if prefix else None
         if exact is not None:
             found.append((prefix, int(exact)))
-        scanned, complete = 0, False
-        while len(found) < limit and scanned < SEARCH_MAX_SCANNED:
-            chunk = self.client.zrevrange(self.keys.users, scanned, scanned + SEARCH_CHUNK - 1, withscores=True)
-            scanned += len(chunk)
-            for raw, score in chunk:
-                user = raw.decode()
-                if user.startswith(prefix) and user != prefix and len(found) < limit:
-                    found.append((user, int(score)))
-            if len(chunk) < SEARCH_CHUNK:
-                complete = True
+        scanned, complete = 0, True
+        for user, end in self.recent_users(SEARCH_CHUNK):
+            if len(found) >= limit or scanned >= SEARCH_MAX_SCANNED:
+                complete = False
                 break
+            scanned += 1
+            if user.startswith(prefix) and user != prefix:
+                found.append((user, end))
         return UserSearch(found, scanned, complete)
 
     def duration_sample(self) -> DurationSample:
         """Session durations of the most recently active users, bounded in users and sessions."""
-        users = [u.decode() for u in self.client.zrevrange(self.keys.users, 0, SAMPLE_MAX_USERS - 1)]
+        users = [user for user, _ in islice(self.recent_users(SAMPLE_MAX_USERS), SAMPLE_MAX_USERS)]
         durations: list[int] = []
         complete = len(users) == self.user_count()
         done = 0

@@ -122,6 +122,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, run_plan: Plan | None = No
         prefix=opts.key_prefix,
         batch_size=opts.redis_batch_size,
         retry_seconds=opts.redis_retry_seconds,
+        min_replicas=opts.redis_min_replicas,
     )
     if run_plan.windowing == "fold" and opts.input:
         out = (

@@ -143,7 +143,15 @@ class SpectatorOptions(PipelineOptions):
             "--redis-retry-seconds",
             type=_non_negative[float],
             default=60.0,
-            help="How long writes retry while Redis is unreachable before the job fails.",
+            help="How long writes retry while Redis is unreachable (or a cluster fails over) before the job fails.",
+        )
+        parser.add_argument(
+            "--redis_min_replicas",
+            "--redis-min-replicas",
+            type=_non_negative[int],
+            default=None,
+            help="Replicas that must acknowledge a batch (Redis WAIT) before it counts as written; a batch "
+            "they do not is retried. Default: 1 where the masters have replicas, 0 where they have none.",
         )
         parser.add_argument(
             "--deadletter_max_len",

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from services import FlinkCluster, KafkaBroker, RedisServer, environment
+from services import FlinkCluster, KafkaBroker, RedisCluster, RedisServer, environment
 
 # What `eval "$(scripts/services.sh env redis kafka flink)"` would export, unless it was: the options
 # and the support modules below read these.
@@ -18,7 +18,7 @@ for _name, _value in environment().items():
 
 from spectator.flink.rest import FlinkRest  # noqa: E402
 from spectator.io.redis.store import SessionStore  # noqa: E402
-from tests.support.redis import flushed_database  # noqa: E402
+from tests.support.redis import flushed_cluster, flushed_database  # noqa: E402
 from tests.support.services import running  # noqa: E402
 from tests.support.streams import MASTER, cancel_active, flink_up  # noqa: E402
 
@@ -27,6 +27,19 @@ from tests.support.streams import MASTER, cancel_active, flink_up  # noqa: E402
 def redis_service() -> Iterator[RedisServer]:
     with running(RedisServer()) as service:
         yield service
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_service() -> Iterator[RedisCluster]:
+    with running(RedisCluster()) as service:
+        yield service
+
+
+@pytest.fixture
+def cluster_url(redis_cluster_service: RedisCluster) -> Iterator[str]:
+    """The real Redis Cluster (3 masters, 3 replicas), empty."""
+    with flushed_cluster(redis_cluster_service.url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ def test_keys_built_from_hostile_user_ids_stay_in_their_place(redis_url, store):
     users = sorted({i.user_id for i in hostile.for_files() if i.user_id} | set(ODD_IDS))
     records = [rec(1, 2, 2, user=u) for u in users]
     write(redis_url, records)
-    shared = {store.keys.users, store.keys.top, store.keys.stats, store.keys.panes}
+    shared = {store.keys.users(), store.keys.top(), store.keys.stats(), store.keys.panes()}
     expected = shared | {store.keys.sessions(u) for u in users} | {store.keys.history(u) for u in users}
     assert {k.decode() for k in store.client.keys("*")} == expected
     assert all(":" not in k.removeprefix("spectator:").split(":", 1)[1] for k in expected - shared)

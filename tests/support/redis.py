@@ -55,3 +55,21 @@ def flushed_database() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@contextmanager
+def flushed_cluster(url: str) -> Iterator[str]:
+    """The Redis Cluster at `url`, empty on every master, for as long as the block runs."""
+
+    def flush() -> None:
+        client = redis.RedisCluster.from_url(url)  # new: the masters may have changed (a test kills one)
+        try:
+            client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+        finally:
+            client.close()
+
+    flush()
+    try:
+        yield url
+    finally:
+        flush()

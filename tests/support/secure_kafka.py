@@ -91,8 +91,9 @@ log.retention.ms=-1
     )
     java = [shutil.which("java"), "-Xmx256m", f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath]
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # As one word: one id in 64 starts with "-", and `-t ID` then reads as a missing argument.
     subprocess.run(
-        [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+        [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
         check=True, capture_output=True,
     )  # fmt: skip
     log = open(folder / "broker.log", "wb")

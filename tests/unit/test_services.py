@@ -138,7 +138,10 @@ def test_the_command_line_needs_no_venv_and_says_what_is_wrong(monkeypatch):
     done = run_cli("status", "redis", "flink")
     assert done.returncode == 0 and done.stdout.startswith("redis: stopped\nflink jobmanager: stopped")
     for args, message in [
-        (("up", "mongodb"), "usage: python3 -m services up|down|status|env [redis] [kafka] [flink] (not 'mongodb')"),
+        (
+            ("up", "mongodb"),
+            "usage: python3 -m services up|down|status|env [redis] [redis-cluster] [kafka] [flink] (not 'mongodb')",
+        ),
         (("kafka", "explode"), "usage: kafka up|down|status|env|reset|fetch|jar|logs (see python3 -m services --help)"),
         (("restart",), "unknown command 'restart'; see python3 -m services --help"),
     ]:

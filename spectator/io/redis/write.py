@@ -5,36 +5,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import apache_beam as beam
-import redis
 from apache_beam.metrics import Metrics
 
-from spectator.core.model import SessionRecord
-from spectator.io.redis.store import DEFAULT_PREFIX, Keys, connect, redact, script
+from spectator.io.redis.calls import (
+    DEADLETTER_MARKER_TTL_S,
+    TRANSIENT,
+    NotReplicated,
+    refresh_topology,
+    replicas_to_wait_for,
+    run_calls,
+    upsert,
+)
+from spectator.io.redis.store import DEFAULT_PREFIX, Client, connect, is_cluster, redact, script, store_keys
 
 log = logging.getLogger(__name__)
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ReadOnlyError)
-DEADLETTER_MARKER_TTL_S = 7 * 24 * 3600
-PANES_MAX_LEN = 10_000  # the stream of latest writes (spectator recent)
 
 
 class RedisUnavailable(RuntimeError):
     pass
-
-
-def upsert_args(keys: Keys, records: Iterable[SessionRecord], ttl_ms: int = 0) -> tuple[list[str], list]:
-    """KEYS and ARGV of upsert_session.lua for a batch of panes."""
-    script_keys = [keys.users, keys.top, keys.stats, keys.panes]
-    args: list = [ttl_ms, PANES_MAX_LEN]
-    for record in records:
-        user = record.user_id
-        script_keys += (keys.sessions(user), keys.history(user))
-        args += (user, record.start_ms, record.window_end_ms, record.to_stored_json())
-    return script_keys, args
 
 
 class _BatchingRedisDoFn(beam.DoFn):
@@ -49,19 +41,19 @@ class _BatchingRedisDoFn(beam.DoFn):
 
     script_name = ""
 
-    def __init__(self, redis_url: str, prefix: str, batch_size: int, retry_seconds: float):
+    def __init__(self, redis_url: str, prefix: str, batch_size: int, retry_seconds: float, min_replicas: int | None):
         self.redis_url = redis_url
-        self.keys = Keys(prefix)
+        self.prefix = prefix
         self.batch_size = batch_size
         self.retry_seconds = retry_seconds
+        self.min_replicas = min_replicas
         self.written = Metrics.counter("spectator", f"{self.script_name}_written")
         self.unchanged = Metrics.counter("spectator", f"{self.script_name}_unchanged")
         self.retries = Metrics.counter("spectator", "redis_retries")
         self.conflicts = Metrics.counter("spectator", f"{self.script_name}_conflicts")
 
     def setup(self) -> None:
-        self.client = connect(self.redis_url)
-        self.script = script(self.client, self.script_name)
+        self.client: Client | None = None  # connected by the first write, which may wait for Redis
         self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"spectator-{self.script_name}")
         self.batch: list[Any] = []
         self.in_flight: tuple[list[Any], Future] | None = None
@@ -120,47 +112,62 @@ class _BatchingRedisDoFn(beam.DoFn):
         delay, retries = 0.1, 0
         while True:
             try:
+                if self.client is None:
+                    self._connect()
                 return self._write_batch(batch), retries
             except TRANSIENT as e:
+                if self.client is not None:
+                    refresh_topology(self.client)
                 if time.monotonic() + delay > deadline:
+                    what = "kept too few replicas" if isinstance(e, NotReplicated) else "unreachable"
                     raise RedisUnavailable(
-                        f"Redis at {redact(self.redis_url)} unreachable for {self.retry_seconds:g}s: {e}"
+                        f"Redis at {redact(self.redis_url)} {what} for {self.retry_seconds:g}s: {e}"
                     ) from e
                 retries += 1
                 log.warning("Redis write failed (%s); retrying in %.1fs", e, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def _connect(self) -> None:
+        """Whether the store is a cluster, its layout and its replicas: known only once it answers."""
+        client = connect(self.redis_url)
+        if not is_cluster(client):  # a cluster client exists only once its node answered
+            client.ping()
+        self.keys = store_keys(client, self.prefix)
+        self.script = script(client, self.script_name)
+        self.replicas = replicas_to_wait_for(client, self.min_replicas)
+        self.client = client
+
 
 class _UpsertSessionsDoFn(_BatchingRedisDoFn):
     script_name = "upsert_session"
 
-    def __init__(self, redis_url: str, prefix: str, batch_size: int, retry_seconds: float, ttl_seconds: int):
-        super().__init__(redis_url, prefix, batch_size, retry_seconds)
+    def __init__(self, redis_url: str, prefix: str, batch_size: int, retry_seconds: float, ttl_seconds: int,
+                 min_replicas: int | None = None):  # fmt: skip
+        super().__init__(redis_url, prefix, batch_size, retry_seconds, min_replicas)
         self.ttl_ms = ttl_seconds * 1000
 
     def _write_batch(self, batch: list[Any]) -> list[Any]:
-        keys, args = upsert_args(self.keys, batch, self.ttl_ms)
-        return self.script(keys=keys, args=args)
+        return upsert(self.client, self.script, self.keys, batch, self.ttl_ms, self.replicas)
 
 
 class _AddDeadLettersDoFn(_BatchingRedisDoFn):
     script_name = "add_deadletter"
 
-    def __init__(self, redis_url: str, prefix: str, batch_size: int, retry_seconds: float, max_len: int):
-        super().__init__(redis_url, prefix, batch_size, retry_seconds)
+    def __init__(self, redis_url: str, prefix: str, batch_size: int, retry_seconds: float, max_len: int,
+                 min_replicas: int | None = None):  # fmt: skip
+        super().__init__(redis_url, prefix, batch_size, retry_seconds, min_replicas)
         self.max_len = max_len
 
     def _write_batch(self, batch: list[Any]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
+        calls = []
         for dead in batch:
             digest = hashlib.sha1(f"{dead.origin}\n{dead.payload}".encode()).hexdigest()
-            self.script(
-                keys=[self.keys.deadletter_seen(digest), self.keys.deadletters, self.keys.deadletters_total],
-                args=[DEADLETTER_MARKER_TTL_S, self.max_len, dead.payload, dead.reason, dead.code, dead.origin],
-                client=pipe,
-            )
-        return pipe.execute()
+            group = self.keys.deadletter_group(digest)
+            keys = [self.keys.deadletter_seen(digest), self.keys.deadletters(group), self.keys.deadletters_total(group)]
+            args = [DEADLETTER_MARKER_TTL_S, self.max_len, dead.payload, dead.reason, dead.code, dead.origin]
+            calls.append((self.script, keys, args))
+        return run_calls(self.client, calls, self.replicas)
 
 
 class _WriteToRedis(beam.PTransform):
@@ -182,8 +189,8 @@ class WriteSessionsToRedis(_WriteToRedis):
     step = "UpsertSessions"
 
     def __init__(self, redis_url: str, prefix: str = DEFAULT_PREFIX, batch_size: int = 500,
-                 retry_seconds: float = 60.0, ttl_seconds: int = 0):  # fmt: skip
-        super().__init__(_UpsertSessionsDoFn(redis_url, prefix, batch_size, retry_seconds, ttl_seconds))
+                 retry_seconds: float = 60.0, ttl_seconds: int = 0, min_replicas: int | None = None):  # fmt: skip
+        super().__init__(_UpsertSessionsDoFn(redis_url, prefix, batch_size, retry_seconds, ttl_seconds, min_replicas))
 
 
 class WriteDeadLettersToRedis(_WriteToRedis):
@@ -192,5 +199,5 @@ class WriteDeadLettersToRedis(_WriteToRedis):
     step = "AddDeadLetters"
 
     def __init__(self, redis_url: str, prefix: str = DEFAULT_PREFIX, batch_size: int = 500,
-                 retry_seconds: float = 60.0, max_len: int = 100_000):  # fmt: skip
-        super().__init__(_AddDeadLettersDoFn(redis_url, prefix, batch_size, retry_seconds, max_len))
+                 retry_seconds: float = 60.0, max_len: int = 100_000, min_replicas: int | None = None):  # fmt: skip
+        super().__init__(_AddDeadLettersDoFn(redis_url, prefix, batch_size, retry_seconds, max_len, min_replicas))

@@ -44,3 +44,11 @@ def test_a_broker_killed_and_started_again_keeps_its_topics(tmp_path):
     finally:
         broker.down()
     assert not broker.running() and broker.status() == f"kafka: stopped (port {broker.port})"
+
+
+def test_storage_takes_a_cluster_id_that_starts_with_a_dash(tmp_path):
+    """One random id in 64 does; `-t -XIG…` made the format fail (a flake of the secured broker's tests)."""
+    broker = KafkaBroker(broker_port(), home=tmp_path / "kafka")
+    broker.write_config()
+    broker.format_storage("-XIGLM3ZQ0WnWmKj_KRjCg")
+    assert "cluster.id=-XIGLM3ZQ0WnWmKj_KRjCg" in (broker.data / "meta.properties").read_text()
