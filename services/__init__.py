@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from services.flink.cluster import FlinkCluster
 from services.kafka.broker import KafkaBroker
+from services.kafka.cluster import KafkaCluster
 from services.redis import RedisServer
 from services.redis_cluster import RedisCluster
 
-__all__ = ["SERVICES", "FlinkCluster", "KafkaBroker", "RedisCluster", "RedisServer", "environment"]
+__all__ = ["SERVICES", "FlinkCluster", "KafkaBroker", "KafkaCluster", "RedisCluster", "RedisServer", "environment"]
 
-SERVICES = {"redis": RedisServer, "redis-cluster": RedisCluster, "kafka": KafkaBroker, "flink": FlinkCluster}
+SERVICES = {
+    "redis": RedisServer,
+    "redis-cluster": RedisCluster,
+    "kafka": KafkaBroker,
+    "kafka-cluster": KafkaCluster,
+    "flink": FlinkCluster,
+}
 
 
 def environment(*names: str) -> dict[str, str]:

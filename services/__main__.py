@@ -1,11 +1,11 @@
 """python3 -m services: the local services on 127.0.0.1, stopping only what these scripts started.
 
-  up|down|status [redis] [redis-cluster] [kafka] [flink]
-        default: redis and kafka; a Redis Cluster (3 masters, 3 replicas) and Flink (a JobManager,
-        a TaskManager, Beam's job server, the KafkaIO expansion service and the Python worker pool)
-        when named
-  env [redis] [redis-cluster] [kafka] [flink]   shell exports for other scripts: eval "$(... env)"
-  redis|redis-cluster up|down|status|env
+  up|down|status [redis] [redis-cluster] [kafka] [kafka-cluster] [flink]
+        default: redis and kafka; when named, a Redis Cluster (3 masters, 3 replicas), a Kafka
+        cluster (3 brokers) and Flink (a JobManager, a TaskManager, Beam's job server, the KafkaIO
+        expansion service and the Python worker pool)
+  env [redis] [redis-cluster] [kafka] [kafka-cluster] [flink]   shell exports: eval "$(... env)"
+  redis|redis-cluster|kafka-cluster up|down|status|env
   kafka up|down|status|env|reset|fetch|jar|logs [N]
   flink up|down [PIECE...]|status|env|logs [PIECE] [N]|jar|assemble
 
@@ -54,6 +54,7 @@ def one_service(name: str, args: list[str]) -> None:
     commands: dict[str, Callable[[], object]] = {
         "redis": {},
         "redis-cluster": {},
+        "kafka-cluster": {},
         "kafka": {
             "reset": lambda: KafkaBroker().reset(),
             "fetch": lambda: (fetch_kafka(), fetch_expansion_service()),

@@ -34,8 +34,8 @@ from services.kafka.build import expansion_jar, fetch_expansion_service, fetch_k
 SERVER_PROPERTIES = """\
 # Written by services/kafka/broker.py; rewritten on every 'up'.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@{host}:{controller}
+node.id={node_id}
+controller.quorum.voters={voters}
 listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}
 advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
@@ -43,14 +43,14 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={data}
 num.partitions=1
-default.replication.factor=1
+default.replication.factor={replicas}
 auto.create.topics.enable=true
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=4
-min.insync.replicas=1
+min.insync.replicas={min_isr}
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=2
@@ -75,9 +75,15 @@ log4j.logger.org.apache.kafka.controller=INFO
 
 
 class KafkaBroker:
-    def __init__(self, port: int | None = None, home: Path | None = None):
+    """The project's broker, or with `home` a throwaway one, or one node of a KafkaCluster (`node_id`,
+    the cluster's `voters`, its replication factor)."""
+
+    def __init__(self, port: int | None = None, home: Path | None = None, node_id: int = 1, voters: str = "",
+                 replicas: int = 1):  # fmt: skip
         self.port = port or env_port("SPECTATOR_KAFKA_PORT", 9092)
         self.controller_port = self.port + 1
+        self.node_id, self.replicas = node_id, replicas
+        self.voters = voters or f"{node_id}@{HOST}:{self.controller_port}"
         self.home = home or run_dir() / "kafka"
         self.data, self.logs = self.home / "data", self.home / "logs"
         self.properties = self.home / "server.properties"
@@ -100,9 +106,10 @@ class KafkaBroker:
     def write_config(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.properties.write_text(
-            SERVER_PROPERTIES.format(host=HOST, port=self.port, controller=self.controller_port, data=self.data)
-        )
+        settings = dict(host=HOST, port=self.port, controller=self.controller_port, data=self.data)
+        min_isr = min(2, self.replicas)  # with 3 replicas, a write survives one broker lost
+        settings.update(node_id=self.node_id, voters=self.voters, replicas=self.replicas, min_isr=min_isr)
+        self.properties.write_text(SERVER_PROPERTIES.format(**settings))
         (self.home / "log4j.properties").write_text(LOG4J.format(logs=self.logs))
 
     def format_storage(self, cluster_id: str = "") -> None:
@@ -139,12 +146,19 @@ class KafkaBroker:
                 )
             say(f"Kafka already running on {self.bootstrap} (pid {pid}), reusing it")
             return
-        for port in (self.port, self.controller_port):
-            refuse_taken(port, "Kafka", "SPECTATOR_KAFKA_PORT (the controller uses port+1)")
+        self.refuse_taken_ports("SPECTATOR_KAFKA_PORT (the controller uses port+1)")
         fetch_kafka()
         fetch_expansion_service()
+        self.wait_started(self.launch())
+
+    def refuse_taken_ports(self, setting: str) -> None:
+        for port in (self.port, self.controller_port):
+            refuse_taken(port, "Kafka", setting)
+
+    def launch(self, cluster_id: str = "") -> int:
+        """Starts the broker without waiting; returns where its log stood, for wait_started."""
         self.write_config()
-        self.format_storage()
+        self.format_storage(cluster_id)
         controller = f"{HOST}:{self.controller_port}"
         say(f"starting Kafka {KAFKA_VERSION} on {self.bootstrap} (controller {controller}), logs in {self.logs}")
         server_log = self.logs / "server.log"
@@ -152,6 +166,10 @@ class KafkaBroker:
         start = server_log.stat().st_size if server_log.exists() else 0
         self.process.start(self.java_command("kafka.Kafka", self.properties), self.logs / "kafka.out")
         self.portfile.write_text(f"{self.port}\n")
+        return start
+
+    def wait_started(self, start: int) -> None:
+        server_log = self.logs / "server.log"
 
         def ready() -> bool:
             return port_open(self.port) and "Kafka Server started" in tail(server_log, 10**6, start)

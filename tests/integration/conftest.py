@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from services import FlinkCluster, KafkaBroker, RedisCluster, RedisServer, environment
+from services import FlinkCluster, KafkaBroker, KafkaCluster, RedisCluster, RedisServer, environment
 
 # What `eval "$(scripts/services.sh env redis kafka flink)"` would export, unless it was: the options
 # and the support modules below read these.
@@ -45,6 +45,12 @@ def cluster_url(redis_cluster_service: RedisCluster) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def kafka_service() -> Iterator[KafkaBroker]:
     with running(KafkaBroker()) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster_service() -> Iterator[KafkaCluster]:
+    with running(KafkaCluster()) as service:
         yield service
 
 

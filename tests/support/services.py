@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from services import FlinkCluster, KafkaBroker, RedisCluster, RedisServer
+from services import FlinkCluster, KafkaBroker, KafkaCluster, RedisCluster, RedisServer
 
-Service = RedisServer | RedisCluster | KafkaBroker | FlinkCluster
+Service = RedisServer | RedisCluster | KafkaBroker | KafkaCluster | FlinkCluster
 
 
 @contextmanager

@@ -39,15 +39,16 @@ def group_name() -> str:
 
 
 def stream_with_fault(
-    rest, store, capsys, redis_url: str, fault: Callable[[str, str, str], None], *extra: str, partitions: int = 2
-) -> str:
+    rest, store, capsys, redis_url: str, fault: Callable[[str, str, str], None], *extra: str, partitions: int = 2,
+    bootstrap: str = BOOTSTRAP,
+) -> str:  # fmt: skip
     """Runs a ~60 s live stream (1,200 events, out of order and late ones among them) through the
     job (`extra`: more flags for it), calls fault(job, topic, group) a third of the way in, and waits
     until the Redis export equals the reference for the whole stream. Returns a line of figures for
     docs/reliability.md."""
-    topic, group = new_topic(partitions), group_name()
-    job = flink_run(capsys, topic, redis_url, group, *STREAM_ARGS, *extra)
-    stream = LiveStream(topic, users=60, seed=11, speedup=20, gap_s=60).start()
+    topic, group = new_topic(partitions, bootstrap), group_name()
+    job = flink_run(capsys, topic, redis_url, group, *STREAM_ARGS, *extra, bootstrap=bootstrap)
+    stream = LiveStream(topic, users=60, seed=11, speedup=20, gap_s=60, bootstrap=bootstrap).start()
     wait_until(lambda: len(stream.events) > 400, 60, "a third of the stream sent")
     wait_until(lambda: rest.checkpoints(job)["counts"]["completed"] >= 1, 60, "a completed checkpoint")
     started = time.monotonic()
@@ -77,6 +78,12 @@ def assert_consistent(store) -> None:
     stats = store.stats()
     assert (stats["sessions"], stats["events"]) == (len(stored), sum(totals.values()))
     assert stats["duration_ms"] == sum(r.duration_ms for r in stored)
+
+
+def failed_over(rest: FlinkRest, job: str) -> bool:
+    """Whether the job has failed at least once. Its exception history keeps every failure, while
+    its state reads RESTARTING only for the second or two a restart takes when slots are free."""
+    return bool(rest.get(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"])
 
 
 def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.5):
@@ -127,9 +134,9 @@ def difference(stored: list[dict], expected: list[dict]) -> str:
     )
 
 
-def new_topic(partitions: int = 2) -> str:
+def new_topic(partitions: int = 2, bootstrap: str = BOOTSTRAP) -> str:
     topic = f"flink-{uuid.uuid4().hex[:8]}"
-    ensure_topic(BOOTSTRAP, topic, partitions)
+    ensure_topic(bootstrap, topic, partitions)
     return topic
 
 
@@ -146,10 +153,11 @@ class LiveStream:
     clock (speedup times faster than generated), with swapped and late events. `events` holds
     what was sent, as sent."""
 
-    def __init__(self, topic: str, users: int = 60, seed: int = 3, speedup: float = 20, gap_s: float = 60):
+    def __init__(self, topic: str, users: int = 60, seed: int = 3, speedup: float = 20, gap_s: float = 60,
+                 bootstrap: str = BOOTSTRAP):  # fmt: skip
         generated = generate(users, seed=seed, span_s=20 * gap_s, gap_s=gap_s, seconds_between=gap_s / 4, bot_share=0)
         records = disorder(generated, seed=seed, out_of_order=0.02, late=0.01, late_by_ms=int(gap_s * 1000))
-        self.topic = topic
+        self.topic, self.bootstrap = topic, bootstrap
         self.events: list[dict] = []
         self._records = live(records, speedup)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -162,7 +170,7 @@ class LiveStream:
 
     def _run(self) -> None:
         try:
-            produce(BOOTSTRAP, self.topic, self._sent())
+            produce(self.bootstrap, self.topic, self._sent())
         except BaseException as e:  # reported by join()
             self.error = e
 
@@ -177,10 +185,10 @@ class LiveStream:
         return self.events
 
 
-def flink_run(capsys, topic: str, redis_url: str, group: str, *extra: str) -> str:
+def flink_run(capsys, topic: str, redis_url: str, group: str, *extra: str, bootstrap: str = BOOTSTRAP) -> str:
     """Submits the streaming job (detached) and returns its Flink job id."""
     capsys.readouterr()
-    argv = ["run", "--runner", "FlinkRunner", "--bootstrap-servers", BOOTSTRAP, "--topic", topic,
+    argv = ["run", "--runner", "FlinkRunner", "--bootstrap-servers", bootstrap, "--topic", topic,
             "--consumer-group", group, "--redis-url", redis_url, "--checkpointing-interval", "2000",
             "--early-firing-seconds", "1", "--detach", *extra]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err

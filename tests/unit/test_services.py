@@ -140,7 +140,8 @@ def test_the_command_line_needs_no_venv_and_says_what_is_wrong(monkeypatch):
     for args, message in [
         (
             ("up", "mongodb"),
-            "usage: python3 -m services up|down|status|env [redis] [redis-cluster] [kafka] [flink] (not 'mongodb')",
+            "usage: python3 -m services up|down|status|env [redis] [redis-cluster] [kafka] [kafka-cluster] [flink] "
+            "(not 'mongodb')",
         ),
         (("kafka", "explode"), "usage: kafka up|down|status|env|reset|fetch|jar|logs (see python3 -m services --help)"),
         (("restart",), "unknown command 'restart'; see python3 -m services --help"),

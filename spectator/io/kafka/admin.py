@@ -75,7 +75,11 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, 
         # Records are stamped with their events' times, which may be older than any retention by
         # age: keep this topic's records by size instead.
         configs = {"retention.ms": "-1", "retention.bytes": str(RETENTION_BYTES)}
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1, topic_configs=configs)])
+        # The brokers' own default.replication.factor (-1, Kafka 2.4+): 3 on the project's cluster, where
+        # with min.insync.replicas 2 and acks=all a written record survives the loss of a broker. Not
+        # the brokers alive now: a topic made while one is down would keep one copy fewer for good.
+        new = NewTopic(topic, num_partitions=partitions, replication_factor=-1, topic_configs=configs)
+        admin.create_topics([new])
         return True
     except TopicAlreadyExistsError:
         return False

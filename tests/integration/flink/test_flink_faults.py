@@ -15,7 +15,7 @@ import redis
 
 from services import FlinkCluster, KafkaBroker, RedisServer
 from tests.support.proxy import Proxy
-from tests.support.streams import STREAM_ARGS, flink_run, flink_up, stream_with_fault, wait_until
+from tests.support.streams import STREAM_ARGS, failed_over, flink_run, flink_up, stream_with_fault, wait_until
 
 
 def kill(piece: str, cluster: FlinkCluster | None = None) -> None:
@@ -49,7 +49,7 @@ def test_kafka_broker_restarted(rest, redis_url, store, capsys):
 def test_taskmanager_killed(rest, redis_url, store, capsys):
     def kill_taskmanager(job, topic, group):
         kill("taskmanager")
-        wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "Flink to notice the lost TaskManager")
+        wait_until(lambda: failed_over(rest, job), 60, "Flink to notice the lost TaskManager")
         time.sleep(3)
         flink_up()  # what a supervisor would do: start the TaskManager again
 
@@ -65,7 +65,7 @@ def test_one_of_two_taskmanagers_killed(rest, redis_url, store, capsys):
                   for s in rest.get(f"/jobs/{job}/vertices/{v['id']}")["subtasks"]}  # fmt: skip
         assert len(spread) == 2, f"the job's subtasks run on {spread}, not on both TaskManagers"
         kill("taskmanager-2", two)
-        wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "Flink to notice the lost TaskManager")
+        wait_until(lambda: failed_over(rest, job), 60, "Flink to notice the lost TaskManager")
         # Not started again: the job restarts from its checkpoint on the TaskManager that is left.
 
     try:
@@ -78,7 +78,7 @@ def test_one_of_two_taskmanagers_killed(rest, redis_url, store, capsys):
 def test_python_worker_pool_killed(rest, redis_url, store, capsys):
     def kill_workers(job, topic, group):
         kill("workers")  # the pool and its SDK workers
-        wait_until(lambda: rest.job(job)["state"] != "RUNNING", 60, "the job to fail over")
+        wait_until(lambda: failed_over(rest, job), 60, "the job to fail over")
         time.sleep(3)
         flink_up()
 
