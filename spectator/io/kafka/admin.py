@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError, UnknownBrokerIdError
 
 from spectator.io.kafka.config import python_client_args
 
@@ -70,6 +70,19 @@ def _admin(bootstrap: str, config: dict[str, str] | None) -> KafkaAdminClient:
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> bool:
     """Creates the topic if it is missing, and returns once the brokers serve it; True if it was created."""
+    deadline = time.monotonic() + VISIBLE_WAIT_S
+    while True:
+        try:
+            return _ensure_topic(bootstrap, topic, partitions, config)
+        except (UnknownBrokerIdError, NodeNotReadyError):
+            # A cluster that just started may name, as the broker to ask, one its metadata does not
+            # list yet (seen in CI: UnknownBrokerIdError 3); a new client reads the metadata again.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None) -> bool:
     admin = _admin(bootstrap, config)
     try:
         if topic in admin.list_topics():
