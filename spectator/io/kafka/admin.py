@@ -108,7 +108,8 @@ def _wait_until_listed(admin: KafkaAdminClient, topics: list[str], wait_s: float
     created is missing for a moment from what the other brokers answer (measured: 6 times in 10)."""
     deadline = time.monotonic() + wait_s
     while True:
-        missing = [t for t in topics if t not in set(admin.list_topics())]
+        listed = set(admin.list_topics())
+        missing = [t for t in topics if t not in listed]
         if not missing or time.monotonic() > deadline:
             return missing
         time.sleep(0.2)
