@@ -117,6 +117,21 @@ def run_child(module: str, variant: str, args: list[str], before: Callable[[], N
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run_process(cmd: list[str], before: Callable[[], None] = lambda: None) -> dict:
+    """Run `cmd` as a user would and time it from spawn to exit: the whole process, its imports,
+    start-up and shutdown included. Returns seconds, peak_mb (PeakRss of its tree) and its stdout."""
+    before()
+    started = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rss = PeakRss(child.pid)
+    out, err = child.communicate()
+    seconds = time.perf_counter() - started
+    peak_mb = rss.stop()
+    if child.returncode:
+        sys.exit(f"{' '.join(cmd)} failed ({child.returncode}):\n{err[-3000:]}")
+    return {"seconds": seconds, "peak_mb": peak_mb, "stdout": out}
+
+
 def print_table(title: str, events: int, results: dict[str, dict], base: str) -> None:
     load = os.getloadavg()[0]
     print(f"{events:,} events, {os.cpu_count()} cores, load average {load:.2f} at the end; {title}")
