@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from services.base import HOST, env_port, locked, run_dir, say
+from services.base import HOST, env_port, locked, run_dir, say, wait_ready
 from services.kafka.broker import KafkaBroker
 from services.kafka.build import fetch_expansion_service, fetch_kafka
+from services.kafka.metadata import listed_brokers
 
 NODES = 3
 
@@ -50,12 +52,36 @@ class KafkaCluster:
             starts = [(node, node.launch(cluster_id)) for node in missing]
             for node, start in starts:
                 node.wait_started(start)
+            self.wait_listed()
             say(f"Kafka cluster up on {self.bootstrap} ({NODES} nodes, replication factor {NODES}, min ISR 2)")
+
+    def wait_listed(self, timeout_s: float = 60) -> None:
+        """Waits until every node's metadata lists every broker: clients pick brokers from it."""
+        want = {node.node_id for node in self.nodes}
+        seen: dict[int, set[int] | str] = {}
+
+        def ready() -> bool:
+            for node in self.nodes:
+                try:
+                    seen[node.node_id] = listed_brokers(HOST, node.port)
+                except (OSError, ValueError) as e:
+                    seen[node.node_id] = str(e)
+            return all(listed == want for listed in seen.values())
+
+        def alive() -> bool:
+            return all(node.running() for node in self.nodes)
+
+        def report() -> str:
+            return "; ".join(f"node {n} lists {listed}" for n, listed in sorted(seen.items()))
+
+        wait_ready(f"the Kafka cluster's metadata on {self.bootstrap}", ready, alive, timeout_s, report)
 
     def down(self) -> None:
         with locked("kafka-cluster"):
+            # Together: the last node of a quorum stopped alone waits for the others' votes until killed.
+            with ThreadPoolExecutor(NODES) as pool:
+                list(pool.map(lambda node: node.process.stop(grace_s=30), self.nodes))
             for node in self.nodes:
-                node.process.stop(grace_s=30)
                 node.portfile.unlink(missing_ok=True)
         say("Kafka cluster down")
 

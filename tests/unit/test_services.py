@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -155,3 +156,19 @@ def test_the_command_line_needs_no_venv_and_says_what_is_wrong(monkeypatch):
     ]:
         done = run_cli(*args)
         assert (done.returncode, done.stdout, done.stderr) == (1, "", message + "\n")
+
+
+def test_the_metadata_probe_reads_every_broker_of_a_response():
+    from services.kafka import metadata
+
+    def broker(node_id: int, host: bytes, rack: bytes | None) -> bytes:
+        rack_part = struct.pack(">h", -1) if rack is None else struct.pack(">h", len(rack)) + rack
+        return struct.pack(">ih", node_id, len(host)) + host + struct.pack(">i", 9192) + rack_part
+
+    brokers = broker(1, b"127.0.0.1", None) + broker(3, b"localhost", b"rack-a") + broker(2, b"h", None)
+    response = struct.pack(">iii", 7, 0, 3) + brokers + b"cluster id, controller, topics: not read"
+    assert metadata.broker_ids(response, 7) == {1, 2, 3}
+    with pytest.raises(ValueError, match="request 7, not 8"):
+        metadata.broker_ids(response, 8)
+    sent = metadata.request(7)
+    assert struct.unpack(">ihhi", sent[:12]) == (len(sent) - 4, 3, 4, 7)  # length, Metadata, v4, correlation

@@ -1,5 +1,6 @@
-"""The streaming job on Flink writing to a real Redis Cluster (3 masters, 3 replicas): the reference
-result, and a master killed with kill -9 mid-stream loses and doubles nothing."""
+"""The streaming job on Flink against real clusters: writing to a Redis Cluster (3 masters, 3
+replicas), the reference result, and a master killed with kill -9 mid-stream loses and doubles
+nothing; reading a Kafka cluster (3 brokers, replication factor 3), one broker killed mid-stream."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import random
 import signal
 import time
+
+from kafka import KafkaAdminClient
 
 from spectator.io.kafka.produce import produce, read_jsonl
 from spectator.io.redis.store import SessionStore, connect
@@ -51,3 +54,18 @@ def test_a_master_killed_mid_stream(rest, redis_cluster_service, cluster_url, ca
         redis_cluster_service.up()  # the killed node rejoins, as a replica
 
     print("redis cluster master kill -9:", stream_with_fault(rest, store, capsys, cluster_url, kill_master))
+
+
+def test_a_kafka_broker_killed_mid_stream(rest, redis_url, store, kafka_cluster_service, capsys):
+    bootstrap = kafka_cluster_service.bootstrap
+
+    def kill_a_leader(job, topic, group):
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        leader = admin.describe_topics([topic])[0]["partitions"][0]["leader_id"]
+        admin.close()
+        os.killpg(kafka_cluster_service.nodes[leader - 1].process.pid(), signal.SIGKILL)  # node ids are 1, 2, 3
+        time.sleep(5)
+        kafka_cluster_service.up()  # the node rejoins and catches up
+
+    figures = stream_with_fault(rest, store, capsys, redis_url, kill_a_leader, bootstrap=bootstrap)
+    print("kafka cluster, a partition leader kill -9:", figures)
