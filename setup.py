@@ -39,6 +39,10 @@ setup(
             "schemathesis>=3.30",
             "hypothesis>=6.100",
             "playwright>=1.45",
+            # tests/unit/test_manifests.py: deploy/k8s against the operator's CRDs and Kubernetes' own schemas
+            "pyyaml>=6",
+            "jsonschema>=4.23,<5",
+            "kubernetes-validate==1.37.0",  # the built-in kinds' schemas, per Kubernetes version, offline
         ],
     },
     entry_points={"console_scripts": ["spectator=spectator.cli:main"]},
