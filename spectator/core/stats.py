@@ -144,14 +144,3 @@ def precombine(user: str, points: list[Point], gap_ms: int, bot_threshold: int) 
     for begin, end in chains([t for t, _, _ in points], gap_ms):
         chain = points[begin:end]
         yield chain[0][0], chain[-1][0], (user, stats_of_sorted(chain, bot_threshold))
-
-
-def join_partials(partials: list[SessionStats], gap_ms: int, bot_threshold: int) -> list[SessionStats]:
-    """All of one user's partial stats -> their sessions: partials less than the gap apart join."""
-    sessions: list[SessionStats] = []
-    for part in sorted(partials, key=lambda s: s.start_ms):
-        if sessions and part.start_ms - sessions[-1].end_ms < gap_ms:
-            merge(sessions[-1], part, bot_threshold)
-        else:
-            sessions.append(part)
-    return sessions

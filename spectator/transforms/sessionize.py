@@ -4,46 +4,67 @@ lateness) for any input, and FoldSessions (the gap rule without windows) for a b
 from __future__ import annotations
 
 import gc
+import pickle
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms import trigger, window
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from spectator.core.model import PANE_NAMES, ClickEvent, SessionRecord, parse_fields
-from spectator.core.stats import Point, SessionStats, join_partials, point, precombine
+from spectator.core.stats import Point, SessionStats, point, precombine
 from spectator.io.files import LineRange, range_lines
 from spectator.transforms.parse import DEAD_LETTERS, GLOBAL_WINDOWS, ParseDoFn
 from spectator.transforms.stats import SessionStatsFn
 
-# A partial between the steps of a bounded input, its stats pickled as a plain tuple: Beam's coder
-# falls back to pickling each object, which is slower (BENCHMARKS.md, "Figures behind the code").
-EncodedPartial = tuple[str, bytes]
-# Events one PreCombine holds before it emits their partials: it bounds a replay's memory.
+# Events one PreCombine or GatherPoints holds before it emits them: it bounds a replay's memory.
 MAX_BUFFERED_EVENTS = 100_000
+# A bounded input's events cross the shuffle as their points, a flush's users packed into one element
+# for each of BUCKETS groups of users (EncodedPoints). Beam's cost per element on the DirectRunner
+# (coding, and between processes the data plane) is then paid per bucket, not per user or per session:
+# a shuffled input holds about one event per user in each flush, so one partial per user cost more
+# than the fold saved (BENCHMARKS.md, "File replay").
+BUCKETS = 64
+EncodedPoints = tuple[int, bytes]  # (bucket, pickled {user_id: [Point, ...]})
 
 
-class _PreCombineDoFn(beam.DoFn):
-    """Folds a bundle's events per user so that fewer elements reach the merging GroupByKey.
+def bucket_of(user_id: str) -> int:
+    """The user's bucket. Not hash(): string hashes differ between processes, and every worker
+    must send a user's points to the same bucket."""
+    return zlib.crc32(user_id.encode()) % BUCKETS
 
-    With `windowed`, each chain's stats go out in the session window of its events (the input is
-    session-windowed); otherwise in the global window, encoded (EncodedPartial) for JoinSessions.
-    """
 
-    def __init__(self, gap_ms: int, bot_threshold: int, windowed: bool):
-        self.gap_ms = gap_ms
-        self.bot_threshold = bot_threshold
-        self.windowed = windowed
+def pack_points(points_by_user: dict[str, list[Point]]) -> list[EncodedPoints]:
+    """Users' points, one encoded element per bucket that holds any of them."""
+    buckets: dict[int, dict[str, list[Point]]] = {}
+    for user, points in points_by_user.items():
+        buckets.setdefault(bucket_of(user), {})[user] = points
+    return [(bucket, pickle.dumps(users, pickle.HIGHEST_PROTOCOL)) for bucket, users in buckets.items()]
+
+
+def unpack_points(packed: Iterable[bytes]) -> dict[str, list[Point]]:
+    """Every user's points from one bucket's packed elements, in no particular order."""
+    points_by_user: dict[str, list[Point]] = {}
+    for data in packed:
+        for user, points in pickle.loads(data).items():
+            mine = points_by_user.get(user)
+            if mine is None:
+                points_by_user[user] = points
+            else:
+                mine.extend(points)
+    return points_by_user
+
+
+class _PerUserBuffer(beam.DoFn):
+    """Buffers a bundle's points per user; `emit` makes the elements of a full or finished buffer."""
 
     def start_bundle(self) -> None:
         self.buffer: dict[str, list[Point]] = {}
         self.buffered = 0
-
-    def process(self, event: ClickEvent) -> list[WindowedValue] | None:
-        return self.add(event.user_id, point(event))
 
     def add(self, user_id: str, at: Point) -> list[WindowedValue] | None:
         self.buffer.setdefault(user_id, []).append(at)
@@ -55,29 +76,57 @@ class _PreCombineDoFn(beam.DoFn):
         return self._flush()
 
     def _flush(self) -> list[WindowedValue]:
-        out = []
-        for user, points in self.buffer.items():
-            for first_ms, last_ms, partial in precombine(user, points, self.gap_ms, self.bot_threshold):
-                start = Timestamp(micros=first_ms * 1000)
-                if self.windowed:
-                    windows = (window.IntervalWindow(start, Timestamp(micros=(last_ms + self.gap_ms) * 1000)),)
-                    out.append(WindowedValue(partial, start, windows))
-                else:
-                    out.append(WindowedValue((user, partial[1].to_bytes()), start, GLOBAL_WINDOWS))
+        out = self.emit(self.buffer)
         self.buffer, self.buffered = {}, 0
         return out
 
+    def emit(self, points_by_user: dict[str, list[Point]]) -> list[WindowedValue]:
+        raise NotImplementedError
 
-class _ParseAndPreCombineDoFn(beam.DoFn):
-    """A file range of a bounded replay, parsed and folded per user in one step.
 
-    The same work as ParseEvents then PreCombine, but events never pass from one step to the
+class _PreCombineDoFn(_PerUserBuffer):
+    """Folds a bundle's session-windowed events per user so that fewer elements reach the merging
+    GroupByKey: each chain's stats go out in the session window of its events."""
+
+    def __init__(self, gap_ms: int, bot_threshold: int):
+        self.gap_ms = gap_ms
+        self.bot_threshold = bot_threshold
+
+    def process(self, event: ClickEvent) -> list[WindowedValue] | None:
+        return self.add(event.user_id, point(event))
+
+    def emit(self, points_by_user: dict[str, list[Point]]) -> list[WindowedValue]:
+        out = []
+        for user, points in points_by_user.items():
+            for first_ms, last_ms, partial in precombine(user, points, self.gap_ms, self.bot_threshold):
+                start = Timestamp(micros=first_ms * 1000)
+                windows = (window.IntervalWindow(start, Timestamp(micros=(last_ms + self.gap_ms) * 1000)),)
+                out.append(WindowedValue(partial, start, windows))
+        return out
+
+
+class _GatherPointsDoFn(_PerUserBuffer):
+    """Emits a bounded input's points packed by bucket (EncodedPoints), in the global window, for
+    JoinSessions. No stats yet: JoinSessions makes each session's once, from all its points."""
+
+    def process(self, event: ClickEvent) -> list[WindowedValue] | None:
+        return self.add(event.user_id, point(event))
+
+    def emit(self, points_by_user: dict[str, list[Point]]) -> list[WindowedValue]:
+        # The global window's elements carry no event time that anything downstream reads.
+        return [WindowedValue(packed, MIN_TIMESTAMP, GLOBAL_WINDOWS) for packed in pack_points(points_by_user)]
+
+
+class _ParseAndGatherDoFn(beam.DoFn):
+    """A file range of a bounded replay, parsed and gathered per user in one step.
+
+    The same work as ParseEvents then GatherPoints, but events never pass from one step to the
     next one at a time: on the DirectRunner those two passes cost about as much as the parsing.
     """
 
-    def __init__(self, progress_every: int, gap_ms: int, bot_threshold: int):
+    def __init__(self, progress_every: int):
         self.parser = ParseDoFn(progress_every)
-        self.fold = _PreCombineDoFn(gap_ms, bot_threshold, windowed=False)
+        self.gather = _GatherPointsDoFn()
 
     def setup(self) -> None:
         # Beam's modules leave many objects for the collector, and each full collection walks them
@@ -87,21 +136,21 @@ class _ParseAndPreCombineDoFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.parser.start_bundle()
-        self.fold.start_bundle()
+        self.gather.start_bundle()
 
     def process(self, line_range: LineRange) -> Iterator[WindowedValue | TaggedOutput]:
         for origin, payload in range_lines(line_range):
-            # The fields, not a ClickEvent: the fold needs three of them, and building a frozen
+            # The fields, not a ClickEvent: the stats need three of them, and building a frozen
             # ClickEvent a line costs a fifth of what parsing the line does.
             fields = self.parser.parse(origin, payload, parse_fields)
             if type(fields) is TaggedOutput:
                 yield fields
             else:
                 user_id, timestamp_ms, event_type, page, _, _ = fields
-                yield from self.fold.add(user_id, (timestamp_ms, page or "", event_type)) or ()
+                yield from self.gather.add(user_id, (timestamp_ms, page or "", event_type)) or ()
 
     def finish_bundle(self) -> list[WindowedValue]:
-        return self.fold.finish_bundle()
+        return self.gather.finish_bundle()
 
 
 def to_record(user_id: str, stats: SessionStats, window_end_ms: int, pane: str, pane_index: int) -> SessionRecord:
@@ -142,26 +191,27 @@ class _JoinSessionsDoFn(beam.DoFn):
         self.gap_ms = gap_ms
         self.bot_threshold = bot_threshold
 
-    def process(self, element: tuple[str, Iterable[bytes]]) -> Iterator[SessionRecord]:
-        user_id, partials = element
-        for stats in join_partials([SessionStats.from_bytes(p) for p in partials], self.gap_ms, self.bot_threshold):
-            yield to_record(user_id, stats, stats.end_ms + self.gap_ms, "ON_TIME", 0)
+    def process(self, element: tuple[int, Iterable[bytes]]) -> Iterator[SessionRecord]:
+        _, packed = element
+        for user_id, points in unpack_points(packed).items():
+            for _, _, (_, stats) in precombine(user_id, points, self.gap_ms, self.bot_threshold):
+                yield to_record(user_id, stats, stats.end_ms + self.gap_ms, "ON_TIME", 0)
 
 
 class JoinSessions(beam.PTransform):
-    """A bounded input's partials, grouped once per user in the global window and joined by the
-    gap rule: one ON_TIME SessionRecord per session."""
+    """A bounded input's points, grouped once per bucket of users in the global window, split into
+    sessions by the gap rule: one ON_TIME SessionRecord per session."""
 
     def __init__(self, gap_ms: int, bot_threshold: int):
         super().__init__()
         self.gap_ms = gap_ms
         self.bot_threshold = bot_threshold
 
-    def expand(self, partials: beam.PCollection[EncodedPartial]) -> beam.PCollection[SessionRecord]:
+    def expand(self, packed: beam.PCollection[EncodedPoints]) -> beam.PCollection[SessionRecord]:
         return (
-            partials
-            | "GroupByUser" >> beam.GroupByKey()
-            | "JoinPartials" >> beam.ParDo(_JoinSessionsDoFn(self.gap_ms, self.bot_threshold))
+            packed
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "JoinPoints" >> beam.ParDo(_JoinSessionsDoFn(self.gap_ms, self.bot_threshold))
         )
 
 
@@ -176,10 +226,10 @@ class SessionizeRanges(beam.PTransform):
         self.progress_every = progress_every
 
     def expand(self, ranges: beam.PCollection[LineRange]) -> dict[str, beam.PCollection]:
-        fold = _ParseAndPreCombineDoFn(self.progress_every, self.gap_ms, self.bot_threshold)
-        folded = ranges | "ParseAndPreCombine" >> beam.ParDo(fold).with_outputs(DEAD_LETTERS, main="partials")
-        sessions = folded.partials | "JoinSessions" >> JoinSessions(self.gap_ms, self.bot_threshold)
-        return {"sessions": sessions, DEAD_LETTERS: folded[DEAD_LETTERS]}
+        gather = _ParseAndGatherDoFn(self.progress_every)
+        gathered = ranges | "ParseAndGather" >> beam.ParDo(gather).with_outputs(DEAD_LETTERS, main="points")
+        sessions = gathered.points | "JoinSessions" >> JoinSessions(self.gap_ms, self.bot_threshold)
+        return {"sessions": sessions, DEAD_LETTERS: gathered[DEAD_LETTERS]}
 
 
 class FoldSessions(beam.PTransform):
@@ -199,7 +249,7 @@ class FoldSessions(beam.PTransform):
     def expand(self, events: beam.PCollection[ClickEvent]) -> beam.PCollection[SessionRecord]:
         return (
             events
-            | "PreCombine" >> beam.ParDo(_PreCombineDoFn(self.gap_ms, self.bot_threshold, windowed=False))
+            | "GatherPoints" >> beam.ParDo(_GatherPointsDoFn())
             | "JoinSessions" >> JoinSessions(self.gap_ms, self.bot_threshold)
         )
 
@@ -235,7 +285,7 @@ class SessionWindows(beam.PTransform):
                 allowed_lateness=self.allowed_lateness_seconds,
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
             )
-            | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold, windowed=True))
+            | "PreCombine" >> beam.ParDo(_PreCombineDoFn(gap_ms, self.bot_threshold))
             | "SessionStats" >> beam.CombinePerKey(SessionStatsFn(self.bot_threshold))
             | "ToSessionRecord" >> beam.ParDo(ToRecordDoFn())
         )

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spectator.core.model import MAX_TIMESTAMP_MS, BadEvent, ClickEvent, _json_object, _stdlib_loads, parse_event
-from spectator.core.stats import join_partials, point, precombine
+from spectator.core.stats import point, precombine
+from spectator.transforms.sessionize import pack_points, unpack_points
 from tests.support.reference import reference_sessions
 
 FUZZ = settings(max_examples=600, derandomize=True, deadline=None)
@@ -129,21 +130,24 @@ def summary(record: dict) -> tuple:
              min_size=1, max_size=80),
     st.lists(st.integers(1, 79), max_size=6),
 )  # fmt: skip
-def test_bundled_partials_join_into_the_reference_sessions(raw, cuts):
-    """However events are split into bundles, folding each bundle and joining the partials gives
-    the sessions of a plain pass (gap 60 s, bot threshold 5)."""
+def test_bundled_points_join_into_the_reference_sessions(raw, cuts):
+    """However events are split into bundles, packing each bundle's points by bucket and joining
+    each bucket's points gives the sessions of a plain pass (gap 60 s, bot threshold 5)."""
     gap = 60_000
     events = [ClickEvent(u, t, page=p) for u, t, p in raw]
     bounds = sorted({0, len(events), *(c for c in cuts if c < len(events))})
-    partials: dict[str, list] = {}
+    packed: dict[int, list[bytes]] = {}
     for a, b in pairwise(bounds):
-        for user in {e.user_id for e in events[a:b]}:
-            mine = [point(e) for e in events[a:b] if e.user_id == user]
-            partials.setdefault(user, []).extend(s for _, _, (_, s) in precombine(user, mine, gap, 5))
+        bundle: dict[str, list] = {}
+        for e in events[a:b]:
+            bundle.setdefault(e.user_id, []).append(point(e))
+        for bucket, data in pack_points(bundle):
+            packed.setdefault(bucket, []).append(data)
+    joined = {user: points for data in packed.values() for user, points in unpack_points(data).items()}
     got = [
         (user, s.start_ms, s.end_ms, s.count, len(s.pages), s.is_bot)
-        for user in sorted(partials)
-        for s in join_partials(partials[user], gap, 5)
+        for user in sorted(joined)
+        for _, _, (_, s) in precombine(user, joined[user], gap, 5)
     ]
     expected = reference_sessions([{"user_id": u, "timestamp": t, "page": p} for u, t, p in raw], gap, 5)
     assert got == [(r["user_id"], *summary(r)) for r in expected]

@@ -1,5 +1,8 @@
+import os
 import random
-from collections import Counter
+import subprocess
+import sys
+from collections import Counter, defaultdict
 
 import apache_beam as beam
 import pytest
@@ -10,13 +13,19 @@ from spectator.core.stats import (
     BOT_WINDOW_MS,
     SessionStats,
     chains,
-    join_partials,
     merge,
     point,
     precombine,
     stats_of_sorted,
 )
-from spectator.transforms.sessionize import FoldSessions, SessionWindows
+from spectator.transforms.sessionize import (
+    BUCKETS,
+    FoldSessions,
+    SessionWindows,
+    bucket_of,
+    pack_points,
+    unpack_points,
+)
 from spectator.transforms.stats import SessionStatsFn
 from tests.support.pipelines import local_pipeline
 from tests.support.reference import reference_sessions
@@ -151,13 +160,25 @@ def test_sessionize_batch_matches_reference(windowing):
         assert_that(records, equal_to(expected))
 
 
-def test_partials_from_any_bundle_split_join_into_the_same_sessions():
+def join_by_gap(partials, gap_ms, bot_threshold):
+    """What Sessions(gap) windows do with the partials that meet in them: partials less than the
+    gap apart merge (SessionStatsFn)."""
+    sessions = []
+    for part in sorted(partials, key=lambda s: s.start_ms):
+        if sessions and part.start_ms - sessions[-1].end_ms < gap_ms:
+            merge(sessions[-1], part, bot_threshold)
+        else:
+            sessions.append(part)
+    return sessions
+
+
+def test_partials_from_any_bundle_split_merge_into_the_same_sessions():
     rng = random.Random(9)
     t, events = 0, []
     for _ in range(300):
         t += rng.choice([0, 1, GAP - 1, GAP, GAP + 1, 5000])
         events.append(ev(t, rng.choice(["/a", "/b"])))
-    whole = [summary(s) for s in join_partials([s for _, _, (_, s) in precombine("u", pts(events), GAP, 10)], GAP, 10)]
+    whole = [summary(s) for s in join_by_gap([s for _, _, (_, s) in precombine("u", pts(events), GAP, 10)], GAP, 10)]
     assert len(whole) > 10
     for _ in range(20):
         rng.shuffle(events)
@@ -167,4 +188,47 @@ def test_partials_from_any_bundle_split_join_into_the_same_sessions():
             for a, b in zip([0, *cuts], [*cuts, len(events)])
             for _, _, (_, stats) in precombine("u", pts(events[a:b]), GAP, 10)
         ]
-        assert [summary(s) for s in join_partials(partials, GAP, 10)] == whole
+        assert [summary(s) for s in join_by_gap(partials, GAP, 10)] == whole
+
+
+def test_points_packed_from_any_bundle_split_meet_whole_in_their_bucket():
+    """A bounded input's bundles each pack their users' points by bucket; whatever the split, a
+    bucket's packed elements hold all the points of its users, so the sessions are the whole's."""
+    rng = random.Random(9)
+    users = [f"user-{i}" for i in range(40)] + ["b:*", "ü", "{g1}"]
+    t, events = 0, []
+    for _ in range(600):
+        t += rng.choice([0, 1, GAP - 1, GAP, GAP + 1, 5000])
+        events.append(ev(t, rng.choice(["/a", "/b", None]), user=rng.choice(users)))
+
+    def sessions(points_by_user):
+        return {u: [summary(s) for _, _, (_, s) in precombine(u, p, GAP, 10)] for u, p in points_by_user.items()}
+
+    whole = sessions({u: pts([e for e in events if e.user_id == u]) for u in users})
+    for _ in range(20):
+        rng.shuffle(events)
+        cuts = sorted(rng.sample(range(1, len(events)), 9))
+        packed = defaultdict(list)
+        for a, b in zip([0, *cuts], [*cuts, len(events)]):
+            bundle = {}
+            for e in events[a:b]:
+                bundle.setdefault(e.user_id, []).append(point(e))
+            for bucket, data in pack_points(bundle):
+                packed[bucket].append(data)
+        joined = {}
+        for bucket, data in packed.items():
+            for user, points in unpack_points(data).items():
+                assert bucket_of(user) == bucket and user not in joined
+                joined[user] = points
+        assert sessions(joined) == whole
+
+
+def test_a_users_bucket_is_the_same_in_every_process():
+    """Worker processes hash strings with seeds of their own: the bucket must not depend on it."""
+    users = ["u", "user-000001", "ü", "b:*", "x" * 1000]
+    code = f"from spectator.transforms.sessionize import bucket_of; print([bucket_of(u) for u in {users!r}])"
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == str([bucket_of(u) for u in users])
+    assert all(0 <= bucket_of(u) < BUCKETS for u in users)
