@@ -383,6 +383,8 @@ def child_latency(args) -> dict:
         from bench.flink_stream import start_job, stop
 
         extra = ["--gap-seconds", str(args.live_gap_s), "--allowed-lateness-seconds", str(args.live_lateness_s)]
+        if args.flink_parallelism:
+            extra += ["--parallelism", str(args.flink_parallelism)]
         rest, job = start_job(topic, args.redis_url, early_s=args.flink_early_s, extra=extra)
         rest.wait_for_state(job, {"RUNNING"}, 120)
 
@@ -447,6 +449,7 @@ def _shared_flags(args) -> list[str]:
             "--live-rate", str(args.live_rate), "--live-seconds", str(args.live_seconds),
             "--live-gap-s", str(args.live_gap_s), "--live-lateness-s", str(args.live_lateness_s),
             "--flink-early-s", str(args.flink_early_s),
+            "--flink-parallelism", str(getattr(args, "flink_parallelism", 0)),
             "--timeout-s", str(args.timeout_s), "--quix-closing", args.quix_closing]  # fmt: skip
 
 
@@ -512,6 +515,7 @@ def main() -> None:
     ap.add_argument("--live-gap-s", type=int, default=30)
     ap.add_argument("--live-lateness-s", type=int, default=5)
     ap.add_argument("--flink-early-s", type=int, default=0, help="early panes of the project in the latency run")
+    ap.add_argument("--flink-parallelism", type=int, default=0, help="the project's parallelism (0: the cluster's)")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--keep-topic", action="store_true", help="keep the backlog topic (deleted by default)")
     ap.add_argument("--timeout-s", type=float, default=1800, help="most seconds a streaming variant gets")

@@ -226,11 +226,12 @@ class FlinkOptions(PipelineOptions):
         # folder named after the job, where a restarted JobManager's jobs can be found again.
         # finish_bundle_before_checkpointing: a bundle finished by a checkpoint otherwise sends
         # the watermark downstream before the bundle's output, which then arrives late and is
-        # dropped (spectator.flink.submit).
+        # dropped (spectator.flink.submit). object_reuse: see spectator.flink.submit.
         for name in (
             "--externalized_checkpoints_enabled",
             "--retain_externalized_checkpoints_on_cancellation",
             "--finish_bundle_before_checkpointing",
+            "--object_reuse",
         ):
             parser.add_argument(name, action="store_true", default=None, help=argparse.SUPPRESS)
         parser.add_argument("--state_backend_storage_path", default=None, help=argparse.SUPPRESS)

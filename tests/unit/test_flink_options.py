@@ -40,6 +40,7 @@ def test_defaults_come_from_the_cluster_env(cluster_env):
     assert flink.checkpointing_interval == 5000 and flink.max_bundle_size == 10_000
     assert flink.externalized_checkpoints_enabled and flink.retain_externalized_checkpoints_on_cancellation
     assert flink.finish_bundle_before_checkpointing  # else a checkpoint sends a bundle behind its watermark
+    assert flink.object_reuse  # else every element is copied through its coder between chained operators
     assert options.view_as(FlinkRunnerOptions).max_parallelism == 128
     assert options.get_all_options()["job_name"] == "spectator-g1"
 
