@@ -44,6 +44,13 @@ class ParseDoFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.seen = 0
+        self.good = 0
+
+    def finish_bundle(self) -> None:
+        # Counted once a bundle, not once an event: a counter's inc() looks up the step's
+        # metrics container each time, which cost about a tenth of a replay's parsing.
+        self.parsed.inc(self.good)
+        self.good = 0
 
     def process(self, element: RawEvent) -> Iterator[WindowedValue | TaggedOutput]:
         event = self.parse(*element)
@@ -68,7 +75,7 @@ class ParseDoFn(beam.DoFn):
             self.dead.inc()
             Metrics.counter("spectator.dead_letters", e.code).inc()
             return TaggedOutput(DEAD_LETTERS, DeadLetter(_text(payload), str(e), e.code, origin))
-        self.parsed.inc()
+        self.good += 1
         return event
 
 

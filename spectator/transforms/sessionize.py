@@ -4,12 +4,12 @@ lateness) for any input, and FoldSessions (the gap rule without windows) for a b
 from __future__ import annotations
 
 import gc
-import pickle
 import time
 import zlib
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
+import orjson
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
@@ -29,7 +29,10 @@ MAX_BUFFERED_EVENTS = 100_000
 # a shuffled input holds about one event per user in each flush, so one partial per user cost more
 # than the fold saved (BENCHMARKS.md, "File replay").
 BUCKETS = 64
-EncodedPoints = tuple[int, bytes]  # (bucket, pickled {user_id: [Point, ...]})
+# (bucket, JSON [users, their point counts, times, pages, event types]): a column a field, which
+# orjson writes and reads about three times as fast as pickle does the points (200k: 0.13 s, 0.36 s).
+# Exact: times are integers below 10**14, and the strings were checked to be valid Unicode.
+EncodedPoints = tuple[int, bytes]
 
 
 def bucket_of(user_id: str) -> int:
@@ -43,14 +46,29 @@ def pack_points(points_by_user: dict[str, list[Point]]) -> list[EncodedPoints]:
     buckets: dict[int, dict[str, list[Point]]] = {}
     for user, points in points_by_user.items():
         buckets.setdefault(bucket_of(user), {})[user] = points
-    return [(bucket, pickle.dumps(users, pickle.HIGHEST_PROTOCOL)) for bucket, users in buckets.items()]
+    return [(bucket, orjson.dumps(_columns(users))) for bucket, users in buckets.items()]
+
+
+def _columns(points_by_user: dict[str, list[Point]]) -> list[list]:
+    counts, times, pages, types = [], [], [], []
+    for points in points_by_user.values():
+        counts.append(len(points))
+        user_times, user_pages, user_types = zip(*points)
+        times += user_times
+        pages += user_pages
+        types += user_types
+    return [list(points_by_user), counts, times, pages, types]
 
 
 def unpack_points(packed: Iterable[bytes]) -> dict[str, list[Point]]:
     """Every user's points from one bucket's packed elements, in no particular order."""
     points_by_user: dict[str, list[Point]] = {}
     for data in packed:
-        for user, points in pickle.loads(data).items():
+        users, counts, times, pages, types = orjson.loads(data)
+        end = 0
+        for user, count in zip(users, counts):
+            start, end = end, end + count
+            points = list(zip(times[start:end], pages[start:end], types[start:end]))
             mine = points_by_user.get(user)
             if mine is None:
                 points_by_user[user] = points
@@ -150,6 +168,7 @@ class _ParseAndGatherDoFn(beam.DoFn):
                 yield from self.gather.add(user_id, (timestamp_ms, page or "", event_type)) or ()
 
     def finish_bundle(self) -> list[WindowedValue]:
+        self.parser.finish_bundle()
         return self.gather.finish_bundle()
 
 
