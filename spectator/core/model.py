@@ -95,7 +95,7 @@ def parse_fields(payload: str | bytes | None) -> EventFields:
         raise BadEvent("bad_user_id", "user_id must be a non-empty string or an integer")
     if len(user_id) > MAX_USER_ID_LENGTH:
         raise BadEvent("bad_user_id", f"user_id is longer than {MAX_USER_ID_LENGTH} characters")
-    if not _is_unicode(user_id):
+    if not user_id.isascii() and not _is_unicode(user_id):
         raise BadEvent("bad_user_id", "user_id is not valid Unicode (it holds a lone surrogate)")
     if "timestamp" not in obj:
         raise BadEvent("missing_timestamp", "timestamp is missing")
@@ -105,6 +105,26 @@ def parse_fields(payload: str | bytes | None) -> EventFields:
     elif type(event_type) is not str or not event_type:
         raise BadEvent("bad_field", "event_type must be a non-empty string")
     page, referrer, properties = obj.get("page"), obj.get("referrer"), obj.get("properties")
+    # This runs once per event: the common case (each text absent, or a short ASCII string) passes
+    # at once; any other goes through every check, in the order that picks the reason.
+    if not (
+        len(event_type) <= MAX_TEXT_LENGTH
+        and event_type.isascii()
+        and (page is None or (type(page) is str and len(page) <= MAX_TEXT_LENGTH and page.isascii()))
+        and (referrer is None or (type(referrer) is str and len(referrer) <= MAX_TEXT_LENGTH and referrer.isascii()))
+    ):
+        _check_texts(event_type, page, referrer)
+    if properties is not None and type(properties) is not dict:
+        raise BadEvent("bad_field", "properties must be a JSON object")
+    timestamp = obj["timestamp"]
+    if type(timestamp) is int and 0 <= timestamp < MAX_TIMESTAMP_MS:  # the common case, as parse_timestamp checks it
+        timestamp_ms = timestamp
+    else:
+        timestamp_ms = parse_timestamp(timestamp)
+    return user_id, timestamp_ms, event_type, page, referrer, properties
+
+
+def _check_texts(event_type: str, page: Any, referrer: Any) -> None:
     for name, value in (("event_type", event_type), ("page", page), ("referrer", referrer)):
         if value is None:
             continue
@@ -114,9 +134,6 @@ def parse_fields(payload: str | bytes | None) -> EventFields:
             raise BadEvent("bad_field", f"{name} is longer than {MAX_TEXT_LENGTH} characters")
         if not _is_unicode(value):
             raise BadEvent("bad_field", f"{name} is not valid Unicode (it holds a lone surrogate)")
-    if properties is not None and type(properties) is not dict:
-        raise BadEvent("bad_field", "properties must be a JSON object")
-    return user_id, parse_timestamp(obj["timestamp"]), event_type, page, referrer, properties
 
 
 def _json_object(payload: str | bytes | None) -> dict:
@@ -145,6 +162,14 @@ def _json_object(payload: str | bytes | None) -> dict:
 
 def _holds_float(obj: dict) -> bool:
     """Whether a value at any depth is a float (rare in events): maybe an integer orjson widened."""
+    for value in obj.values():  # the common event is flat: one pass over its values settles it
+        kind = type(value)
+        if kind is float:
+            return True
+        if kind is dict or kind is list:
+            break
+    else:
+        return False
     todo: list[dict | list] = [obj]
     while todo:
         container = todo.pop()
