@@ -29,6 +29,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 
 import matplotlib
 
@@ -37,7 +38,9 @@ import matplotlib.pyplot as plt
 import redis
 
 from bench import peers
+from bench.common import live_stream
 from bench.flink_stream import job_figures, start_job, stop, taskmanager_memory
+from spectator.io.kafka.admin import ensure_topic
 from spectator.io.redis.store import SessionStore, connect
 
 PLOT = os.path.join(os.path.dirname(__file__), "..", "docs", "scale.png")
@@ -114,6 +117,34 @@ def latency_run(args, data: dict, parallelism: int) -> dict:
     return peers.run_child(live, "flink-live", data, redis.Redis.from_url(args.redis_url))
 
 
+def state_run(args, parallelism: int = 2, seconds: float = 90, rate: float = 1000) -> dict:
+    """Flink state per open session: a live stream (16 users per event/s, 30 s gap, 5 s lateness)
+    until checkpoints of a steady state exist; the last one's size over the sessions whose windows
+    it held (a window stays until the watermark, here the wall clock, passes its end + lateness)."""
+    topic = f"scale-state-{uuid.uuid4().hex[:8]}"
+    ensure_topic(args.bootstrap_servers, topic, args.partitions)
+    gap_ms, lateness_ms = args.live_gap_s * 1000, args.live_lateness_s * 1000
+    extra = ["--gap-seconds", str(args.live_gap_s), "--allowed-lateness-seconds", str(args.live_lateness_s),
+             "--parallelism", str(parallelism)]  # fmt: skip
+    rest, job = start_job(topic, args.redis_url, early_s=args.early_s, extra=extra)
+    sent: list = []
+    try:
+        rest.wait_for_state(job, {"RUNNING"}, 120)
+        live_stream(args.bootstrap_servers, topic, rate, seconds, sent, round(16 * rate))
+        latest = (rest.checkpoints(job).get("latest") or {}).get("completed") or {}
+    finally:
+        stop(rest, job)
+        peers._delete_topics(args.bootstrap_servers, topic)
+    at = latest["trigger_timestamp"]
+    last_before: dict[str, int] = {}
+    for user, _, ts in sent:
+        if ts <= at:
+            last_before[user] = ts
+    open_sessions = sum(1 for ts in last_before.values() if ts + gap_ms + lateness_ms > at)
+    return {"ckpt_bytes": latest["state_size"], "open_sessions": open_sessions,
+            "bytes_per_session": latest["state_size"] / max(open_sessions, 1)}  # fmt: skip
+
+
 def plain_run(args, data: dict) -> dict:
     client = redis.Redis.from_url(args.redis_url)
     empty(client)
@@ -176,6 +207,7 @@ def main() -> None:
     ap.add_argument("--bootstrap-servers", default=os.environ.get("SPECTATOR_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     ap.add_argument("--timeout-s", type=float, default=600)
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--state-only", action="store_true", help="only the state-per-open-session run")
     args = ap.parse_args()
     stores = {"redis": args.redis_url, "cluster": args.cluster_url}
     chosen = [s.strip() for s in args.stores.split(",")]
@@ -186,6 +218,9 @@ def main() -> None:
                 live_seconds=150, live_gap_s=30, live_lateness_s=5, flink_early_s=0,
                 quix_closing="partition")  # fmt: skip
     args = argparse.Namespace(**vars(args), **peer)
+    if args.state_only:
+        print(f"Flink state per open session: {state_run(args)}")
+        return
     data = peers.backlog(args)
     print(f"{data['events']:,} events in {data['topic']}, {len(data['reference']):,} reference sessions", flush=True)
     plain = plain_run(args, data)
