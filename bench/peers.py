@@ -16,7 +16,7 @@ variant writes through the project's Lua upsert into the same Redis layout. Each
 in its own process, one after another, against an empty Redis db:
 
   flink    the project's pipeline on the local Flink cluster (bench/flink_stream.py's job, early
-           panes every second, lateness 3600 s)
+           panes every second unless --flink-backlog-early-s, lateness 3600 s)
   direct   the project's pipeline on the DirectRunner, bounded (--max-records)
   quix     Quix Streams (bench/peers/quix_app.py): two processes in one consumer group
   bytewax  Bytewax (bench/peers/bytewax_app.py): two processes (-i/-a), tail=False
@@ -339,7 +339,7 @@ def child_throughput(args) -> dict:
         from bench.flink_stream import figures_line, job_figures, start_job, stop, taskmanager_memory
 
         extra = ["--gap-seconds", str(GAP_S), "--allowed-lateness-seconds", str(LATENESS_S)]
-        rest, job = start_job(args.topic, args.redis_url, early_s=1, extra=extra)
+        rest, job = start_job(args.topic, args.redis_url, early_s=args.flink_backlog_early_s, extra=extra)
         try:
             samples = follow(client, n, flushers, timeout_s=args.timeout_s)
             figures = job_figures(rest, job)  # while it runs: a job short of events shows here why
@@ -448,7 +448,7 @@ def _shared_flags(args) -> list[str]:
             "--partitions", str(args.partitions), "--expansion-service", args.expansion_service,
             "--live-rate", str(args.live_rate), "--live-seconds", str(args.live_seconds),
             "--live-gap-s", str(args.live_gap_s), "--live-lateness-s", str(args.live_lateness_s),
-            "--flink-early-s", str(args.flink_early_s),
+            "--flink-early-s", str(args.flink_early_s), "--flink-backlog-early-s", str(args.flink_backlog_early_s),
             "--flink-parallelism", str(getattr(args, "flink_parallelism", 0)),
             "--timeout-s", str(args.timeout_s), "--quix-closing", args.quix_closing]  # fmt: skip
 
@@ -515,6 +515,7 @@ def main() -> None:
     ap.add_argument("--live-gap-s", type=int, default=30)
     ap.add_argument("--live-lateness-s", type=int, default=5)
     ap.add_argument("--flink-early-s", type=int, default=0, help="early panes of the project in the latency run")
+    ap.add_argument("--flink-backlog-early-s", type=int, default=1, help="the project's early panes on the backlog")
     ap.add_argument("--flink-parallelism", type=int, default=0, help="the project's parallelism (0: the cluster's)")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--keep-topic", action="store_true", help="keep the backlog topic (deleted by default)")
