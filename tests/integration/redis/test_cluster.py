@@ -150,6 +150,22 @@ def test_a_single_redis_store_migrates_into_the_cluster_once(tmp_path, redis_url
         assert {d["payload"] for d in store.deadletters(100)} == set(BAD_LINES)
 
 
+def test_dead_letters_a_capped_stream_dropped_are_counted_once_by_the_migration(
+    tmp_path, redis_url, cluster_url, capsys
+):
+    # XADD MAXLEN ~ trims whole stream nodes (100 entries), so only a long stream drops any.
+    bad = [json.dumps({"user_id": f"u{i}"}) for i in range(300)]  # no timestamp: each a dead letter
+    path = replay_file(tmp_path, edge_case_events(), bad)
+    assert main(["run", "--input", str(path), "--redis-url", redis_url, "--deadletter-max-len", "10"]) == 0
+    source = SessionStore(connect(redis_url))
+    retained = source.deadletters_retained()
+    assert source.deadletter_total() == len(bad) and retained < len(bad)
+    for _ in range(2):  # a rerun counts the dropped ones no second time
+        assert main(["migrate", "--redis-url", redis_url, "--to-url", cluster_url]) == 0
+        target = SessionStore(connect(cluster_url))
+        assert (target.deadletter_total(), target.deadletters_retained()) == (len(bad), retained)
+
+
 def test_min_replicas_more_than_the_cluster_has_fails_in_one_line(tmp_path, cluster_url, capsys):
     path = replay_file(tmp_path, edge_case_events()[:20], bad=[])
     argv = ["run", "--input", str(path), "--redis-url", cluster_url, "--redis-min-replicas", "2"]
