@@ -150,9 +150,7 @@ def test_a_single_redis_store_migrates_into_the_cluster_once(tmp_path, redis_url
         assert {d["payload"] for d in store.deadletters(100)} == set(BAD_LINES)
 
 
-def test_dead_letters_a_capped_stream_dropped_are_counted_once_by_the_migration(
-    tmp_path, redis_url, cluster_url, capsys
-):
+def test_dead_letters_a_capped_stream_dropped_are_counted_once_by_the_migration(tmp_path, redis_url, cluster_url):
     # XADD MAXLEN ~ trims whole stream nodes (100 entries), so only a long stream drops any.
     bad = [json.dumps({"user_id": f"u{i}"}) for i in range(300)]  # no timestamp: each a dead letter
     path = replay_file(tmp_path, edge_case_events(), bad)
